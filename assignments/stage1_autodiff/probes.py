@@ -1,0 +1,112 @@
+"""Probes for DeZero stage 1: small trusted functions run inside the sandboxed worker.
+
+Each probe takes the student's module and JSON-able arguments, exercises one behaviour,
+and returns plain data (numbers, strings, booleans, ndarrays) that the grading process
+compares with the same probe run on the reference. This file holds no inputs and no
+expected values: those live in the tests, which never enter the worker.
+"""
+import numpy as np
+
+
+def describe(value):
+    """Plain description of whatever the student's code produced."""
+    kind = type(value).__name__
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+        return {"type": kind, "dtype": str(value.dtype), "shape": list(value.shape), "array": value}
+    if isinstance(value, np.generic) and np.asarray(value).dtype.kind in "biufc":
+        return {"type": kind, "dtype": str(value.dtype), "shape": [], "array": np.asarray(value)}
+    if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+        return {"type": kind, "dtype": None, "shape": [], "array": np.asarray(value, dtype=float)}
+    return {"type": kind, "dtype": None, "shape": None, "array": None}
+
+
+def _apply(mod, func, x):
+    """Run ``func`` ("square", "exp", "Square" or "Exp") on a fresh Variable holding ``x``."""
+    source = mod.Variable(x)
+    if func[0].isupper():
+        return source, getattr(mod, func)()(source)
+    return source, getattr(mod, func)(source)
+
+
+def forward(mod, func, x):
+    _, out = _apply(mod, func, x)
+    return {"output_type": type(out).__name__, "is_variable": isinstance(out, mod.Variable),
+            "data": describe(getattr(out, "data", None))}
+
+
+def backward_alone(mod, cls, x, gy):
+    """Call ``cls.backward(gy)`` with only ``input`` set, so ``__call__`` is not involved."""
+    fn = getattr(mod, cls)()
+    fn.input = mod.Variable(x)
+    return describe(fn.backward(gy))
+
+
+def composite_grad(mod, x):
+    """square(exp(square(x))), then backward from the output."""
+    source = mod.Variable(x)
+    out = mod.square(mod.exp(mod.square(source)))
+    out.backward()
+    return {"y": describe(out.data), "grad": describe(source.grad)}
+
+
+def grad(mod, funcs, x):
+    """Apply ``funcs`` in order (e.g. ["square", "exp"]), call backward, return x.grad."""
+    source = value = mod.Variable(x)
+    for func in funcs:
+        value = getattr(mod, func)(value)
+    value.backward()
+    return describe(source.grad)
+
+
+def numerical_grad(mod, funcs, x):
+    """The module's own central-difference estimate for the same chain."""
+    def chain(variable):
+        for func in funcs:
+            variable = getattr(mod, func)(variable)
+        return variable
+    return describe(mod.numerical_diff(chain, mod.Variable(x)))
+
+
+def seed_grad(mod, func, x):
+    """After ``y.backward()`` with no grad set, y.grad must be ones shaped and typed like y.data."""
+    _, out = _apply(mod, func, x)
+    out.backward()
+    return describe(out.grad)
+
+
+def graph_links(mod, x):
+    """Who created what: the links ``__call__`` must record for a two-step chain."""
+    source = mod.Variable(x)
+    middle = mod.square(source)
+    out = mod.exp(middle)
+    return {
+        "source_creator_is_none": source.creator is None,
+        "middle_creator": type(middle.creator).__name__,
+        "out_creator": type(out.creator).__name__,
+        "middle_creator_input_is_source": getattr(middle.creator, "input", None) is source,
+        "middle_creator_output_is_middle": getattr(middle.creator, "output", None) is middle,
+        "out_creator_input_is_middle": getattr(out.creator, "input", None) is middle,
+        "out_creator_output_is_out": getattr(out.creator, "output", None) is out,
+    }
+
+
+def deep_chain(mod, x, length):
+    """``length`` pass-through functions then a square: a recursive backward overflows the stack."""
+
+    class PassThrough(mod.Function):
+        def forward(self, value):
+            return value
+
+        def backward(self, gy):
+            return gy
+
+    source = value = mod.Variable(x)
+    for _ in range(length):
+        value = PassThrough()(value)
+    out = mod.square(value)
+    out.backward()
+    return describe(source.grad)
+
+
+PROBES = {probe.__name__: probe for probe in (
+    forward, backward_alone, composite_grad, grad, numerical_grad, seed_grad, graph_links, deep_chain)}

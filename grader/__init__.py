@@ -1,0 +1,3 @@
+"""dezero-autograder: grade DeZero homework with student code kept in a sandbox."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,272 @@
+"""The trusted side of the sandbox: starts the zygote, drives workers, reads their output.
+
+Nothing a worker sends is trusted: replies are size-capped frames of plain data, output is
+kept up to a cap and only counted beyond it, and every way a worker can end is mapped to a
+``WorkerFailure`` with a kind and a message fit to show a student.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+
+import grader
+from grader import wire
+
+ESSENTIAL_LAYERS = ("process", "rlimits", "secrets", "network")
+_UID_BASE = 64000
+_SIGNAL_TEXT = {
+    signal.SIGSEGV: "crashed with a segmentation fault (often runaway recursion or a memory limit)",
+    signal.SIGXCPU: "used up its CPU time limit",
+    signal.SIGKILL: "was killed (memory or CPU limit)",
+    signal.SIGABRT: "aborted",
+    signal.SIGBUS: "crashed with a bus error",
+    signal.SIGFPE: "crashed with a floating-point exception",
+    signal.SIGXFSZ: "wrote a file larger than the limit",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one worker; defaults are safe for numpy (see docs/security.md)."""
+
+    memory_bytes: int = 1 << 30
+    cpu_seconds: int = 60
+    file_bytes: int = 16 << 20
+    tmp_bytes: int = 64 << 20
+    output_bytes: int = 64 << 10
+    output_kill_bytes: int = 64 << 20
+
+    def for_child(self) -> dict:
+        return {"memory_bytes": max(self.memory_bytes, 256 << 20), "cpu_seconds": self.cpu_seconds,
+                "file_bytes": self.file_bytes, "tmp_bytes": self.tmp_bytes}
+
+
+class WorkerFailure(Exception):
+    """A worker ended or misbehaved; ``kind`` is one of timeout, crash, memory, output, exit, protocol."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class Zygote:
+    """A running zygote process; one per grading process, shared by its workers."""
+
+    def __init__(self, probes_path: str, hide: list[str]) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        settings = {"probes": os.path.abspath(probes_path), "uid_base": _UID_BASE,
+                    "hide": _hidden_paths(hide), "readable": readable_paths()}
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
+               "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(grader.__file__))),
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        self._process = subprocess.Popen(
+            [sys.executable, "-s", "-m", "grader.sandbox.zygote", str(theirs.fileno()), json.dumps(settings)],
+            pass_fds=[theirs.fileno()], env=env, cwd="/", stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._control = ours
+
+    def spawn(self, slot: int, sock_fd: int, out_fd: int, limits: Limits) -> int:
+        request = json.dumps({"op": "spawn", "slot": slot, "limits": limits.for_child()}).encode()
+        try:
+            socket.send_fds(self._control, [request], [sock_fd, out_fd])
+            reply = self._control.recv(4096)
+        except OSError as exc:
+            raise WorkerFailure("protocol", f"the sandbox supervisor is gone ({exc.strerror})") from None
+        if not reply:
+            raise WorkerFailure("protocol", "the sandbox supervisor is gone")
+        return int(json.loads(reply)["pid"])
+
+    def close(self) -> None:
+        self._control.close()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+    def __enter__(self) -> "Zygote":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def readable_paths() -> list[str]:
+    """What a worker may read: system folders, the interpreter, installed packages, this package."""
+    paths = ["/usr", "/lib", "/lib64", "/bin", "/etc", "/proc", "/sys", sys.prefix, sys.base_prefix,
+             sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+             os.path.dirname(os.path.abspath(grader.__file__))]
+    return sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
+
+
+def _hidden_paths(extra: list[str]) -> list[str]:
+    """Folders covered by an empty tmpfs in the worker's mount namespace."""
+    home = os.path.expanduser("~")
+    candidates = ["/root", "/home", home, *extra]
+    return sorted({os.path.realpath(p) for p in candidates if p and os.path.isdir(p)}, key=len)
+
+
+@dataclass
+class Worker:
+    """One sandboxed process holding one submission, answering probes until closed."""
+
+    zygote: Zygote
+    slot: int
+    limits: Limits
+    output: bytearray = field(default_factory=bytearray)
+    output_total: int = 0
+    ready: dict | None = None
+    _sock: socket.socket | None = None
+    _out: int | None = None
+    _pid: int | None = None
+    _reader: wire.MessageReader = field(default_factory=wire.MessageReader)
+    _next_id: int = 0
+    _exit: dict | None = None
+    _flooded: bool = False
+
+    def start(self, cells: list[str], notebook: bool, timeout: float) -> dict:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_read, out_write = os.pipe()
+        try:
+            self._pid = self.zygote.spawn(self.slot, theirs.fileno(), out_write, self.limits)
+        finally:
+            theirs.close()
+            os.close(out_write)
+        self._sock, self._out = ours, out_read
+        self._sock.setblocking(False)
+        os.set_blocking(out_read, False)
+        self._send({"op": "load", "cells": cells, "notebook": notebook})
+        self.ready = self._wait(lambda message: message.get("event") == "ready", timeout, "loading")
+        return self.ready
+
+    def call(self, probe: str, args: dict, timeout: float) -> dict:
+        """Run one probe; return its reply (``ok``, ``value`` or ``error``) or raise WorkerFailure."""
+        self._next_id += 1
+        ident = self._next_id
+        self._send({"op": "probe", "id": ident, "probe": probe, "args": args})
+        return self._wait(lambda message: message.get("id") == ident and "ok" in message, timeout, "testing")
+
+    @property
+    def alive(self) -> bool:
+        return self._sock is not None
+
+    def close(self) -> None:
+        """Kill the worker's whole tree and release our ends; safe to call twice."""
+        if self._pid is not None:
+            for kill in (lambda: os.killpg(self._pid, signal.SIGKILL), lambda: os.kill(self._pid, signal.SIGKILL)):
+                try:
+                    kill()
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self._pid = None
+        if self._sock is not None:
+            self._drain_output()
+            self._sock.close()
+            self._sock = None
+        if self._out is not None:
+            os.close(self._out)
+            self._out = None
+
+    def _send(self, message: dict) -> None:
+        try:
+            self._sock.setblocking(True)
+            self._sock.settimeout(5)
+            wire.send_message(self._sock, message)
+        except (OSError, wire.WireError):
+            pass  # the worker is gone; _wait reports how it ended
+        finally:
+            if self._sock is not None:
+                self._sock.setblocking(False)
+
+    def _wait(self, wanted, timeout: float, phase: str) -> dict:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close()
+                raise WorkerFailure("timeout", f"did not finish within {timeout:.3g} s while {phase}")
+            readable, _, _ = select.select([self._sock, self._out], [], [], remaining)
+            if self._out in readable:
+                self._read_output()
+                if self._flooded:
+                    self.close()
+                    raise WorkerFailure("output", f"printed more than {self.limits.output_kill_bytes >> 20} MiB")
+            if self._sock in readable:
+                message = self._read_messages(wanted, phase)
+                if message is not None:
+                    return message
+
+    def _read_messages(self, wanted, phase: str) -> dict | None:
+        try:
+            chunk = self._sock.recv(1 << 20)
+        except BlockingIOError:
+            return None
+        except OSError:
+            chunk = b""
+        try:
+            messages = self._reader.feed(chunk) if chunk else []
+        except wire.WireError as exc:
+            self.close()
+            raise WorkerFailure("protocol", f"sent an invalid result ({exc})") from None
+        for message in messages:
+            if message.get("event") == "exit":
+                self._exit = message.get("status") or {}
+            elif wanted(message):
+                return message
+        if not chunk or self._exit is not None:
+            self._drain_output()
+            self.close()
+            raise self._ended(phase)
+        return None
+
+    def _ended(self, phase: str) -> WorkerFailure:
+        status = self._exit or {}
+        text = bytes(self.output[-4096:]).decode("utf-8", "replace")
+        if "OpenBLAS" in text and "alloc" in text.lower() or "MemoryError" in text:
+            return WorkerFailure("memory", f"ran out of memory while {phase}")
+        if "signal" in status:
+            number = status["signal"]
+            kind = "memory" if number == signal.SIGKILL else "crash"
+            return WorkerFailure(kind, f"process {_SIGNAL_TEXT.get(number, f'was killed by signal {number}')} while {phase}")
+        if status.get("code") in (70, 71):
+            return WorkerFailure("protocol", "the sandbox could not be set up for this submission")
+        return WorkerFailure("exit", f"process exited early (code {status.get('code', '?')}) while {phase}")
+
+    def _read_output(self) -> None:
+        try:
+            chunk = os.read(self._out, 1 << 16)
+        except BlockingIOError:
+            return
+        self._keep_output(chunk)
+
+    def _drain_output(self) -> None:
+        if self._out is None:
+            return
+        while True:
+            try:
+                chunk = os.read(self._out, 1 << 16)
+            except (BlockingIOError, OSError):
+                return
+            if not chunk:
+                return
+            self._keep_output(chunk)
+
+    def _keep_output(self, chunk: bytes) -> None:
+        room = self.limits.output_bytes - len(self.output)
+        if room > 0:
+            self.output.extend(chunk[:room])
+        self.output_total += len(chunk)
+        self._flooded = self.output_total > self.limits.output_kill_bytes
+
+
+def missing_essential_layers(active: dict) -> list[str]:
+    return [name for name in ESSENTIAL_LAYERS if name not in active]

@@ -1,0 +1,175 @@
+"""The zygote: a clean warm process that forks sandboxed workers on request.
+
+Started by exec (never forked from the grading process), so it holds no hidden test, no
+reference and no secret. It imports numpy once with single-threaded BLAS, loads the
+assignment's probe module, compiles the seccomp filter, and then, for each ``spawn``
+request on its control socket, forks:
+
+    zygote ── monitor (new session; new mount/net/ipc/uts/pid namespaces)
+                 └── worker (pid 1 of the namespace: mounts, rlimits, uid drop, Landlock,
+                             seccomp, then student code)
+
+The monitor reports the worker's exit status; killing the monitor's process group kills
+the worker, whose death takes down everything else in its pid namespace.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import sys
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy loads, or a tight RLIMIT_AS can deadlock OpenBLAS
+
+import numpy  # noqa: E402,F401  - warm: every worker inherits it
+
+from grader import wire  # noqa: E402
+from grader.sandbox import child, layers  # noqa: E402
+
+ESSENTIAL = ("process", "rlimits", "secrets", "network")
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(sys.argv[1]))
+    settings = json.loads(sys.argv[2])
+    layers.die_with_parent()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
+    probes = _load_probes(settings["probes"])
+    try:
+        seccomp_program = layers.build_seccomp_program()
+    except layers.LayerUnavailable:
+        seccomp_program = b""
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(control, 65536, 2)
+        except OSError:
+            break
+        if not data:
+            break
+        request = json.loads(data)
+        if request.get("op") != "spawn" or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            continue
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            _monitor(fds[0], fds[1], request, settings, probes, seccomp_program)
+        for fd in fds:
+            os.close(fd)
+        control.send(json.dumps({"pid": pid}).encode())
+    os._exit(0)
+
+
+def _load_probes(path: str) -> dict:
+    spec = importlib.util.spec_from_file_location("grader_probes", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.PROBES)
+
+
+def _monitor(sock_fd: int, out_fd: int, request: dict, settings: dict, probes: dict,
+             seccomp_program: bytes) -> None:
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        layers.die_with_parent()
+        os.setsid()
+        active: dict[str, str] = {}
+        try:
+            layers.unshare(layers.CLONE_NEWNS | layers.CLONE_NEWNET | layers.CLONE_NEWIPC
+                           | layers.CLONE_NEWUTS | layers.CLONE_NEWPID)
+            active["namespaces"] = "mount, net, ipc, uts, pid"
+        except OSError:
+            pass
+        worker = os.fork()
+        if worker == 0:
+            _worker(sock_fd, out_fd, request, settings, probes, seccomp_program, active)
+        os.close(out_fd)
+        _, status = os.waitpid(worker, 0)
+        sock = socket.socket(fileno=sock_fd)
+        try:
+            wire.send_message(sock, {"event": "exit", "status": _describe_status(status)})
+        except OSError:
+            pass
+    finally:
+        os._exit(0)
+
+
+def _describe_status(status: int) -> dict:
+    if os.WIFSIGNALED(status):
+        return {"signal": os.WTERMSIG(status)}
+    return {"code": os.waitstatus_to_exitcode(status)}
+
+
+def _worker(sock_fd: int, out_fd: int, request: dict, settings: dict, probes: dict,
+            seccomp_program: bytes, active: dict[str, str]) -> None:
+    try:
+        layers.die_with_parent()
+        _apply_layers(sock_fd, out_fd, request, settings, seccomp_program, active)
+        sock = socket.socket(fileno=sock_fd)
+    except BaseException:  # noqa: BLE001 - a worker that cannot be sandboxed must not run
+        os._exit(71)
+    try:
+        child.serve(sock, probes, active)
+    except BaseException:  # noqa: BLE001 - the grader sees this as an early exit
+        import traceback; traceback.print_exc(); sys.stderr.flush()
+        os._exit(72)
+    os._exit(0)
+
+
+def _apply_layers(sock_fd: int, out_fd: int, request: dict, settings: dict,
+                  seccomp_program: bytes, active: dict[str, str]) -> None:
+    """Order matters: mounts and fds first, uid drop after opening Landlock paths, seccomp last."""
+    limits = request["limits"]
+    active["process"] = "forked worker, wall-clock deadline, whole-tree kill"
+    if "namespaces" in active:
+        try:
+            layers.private_mounts(tmp_bytes=limits["tmp_bytes"], hide=settings["hide"],
+                                  keep_readable=settings["readable"])
+            active["mounts"] = "private /tmp and /proc, secrets covered"
+        except OSError:
+            pass
+        active["network"] = "empty network namespace"
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.closerange(3, sock_fd)
+    os.closerange(sock_fd + 1, 65536)
+    os.environ.clear()
+    os.environ.update({"USER": "student", "LOGNAME": "student", "HOME": child.WORKDIR,
+                       "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
+                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TMPDIR": "/tmp"})
+    layers.set_rlimits(memory_bytes=limits["memory_bytes"], cpu_seconds=limits["cpu_seconds"],
+                       file_bytes=limits["file_bytes"], open_files=64, processes=64)
+    active["rlimits"] = (f"memory {limits['memory_bytes'] >> 20} MiB, cpu {limits['cpu_seconds']} s, "
+                         f"file {limits['file_bytes'] >> 20} MiB, 64 fds, no core")
+    try:
+        abi = layers.landlock_restrict(read_only=settings["readable"] + ["/dev"], read_write=["/tmp", "/dev/null"])
+        active["landlock"] = f"ABI {abi}: read-only system and interpreter, read-write /tmp" + (
+            ", no TCP" if abi >= 4 else "")
+        if abi >= 4:
+            active.setdefault("network", "Landlock TCP denial")
+    except (OSError, layers.LayerUnavailable):
+        pass
+    if os.geteuid() == 0:
+        try:
+            layers.drop_privileges(settings["uid_base"] + int(request["slot"]))
+            active["uid"] = f"uid {os.getuid()}"
+        except OSError:
+            pass
+    try:
+        layers.load_seccomp_program(seccomp_program)
+        active["seccomp"] = "no fork, exec, ptrace, mount, non-unix sockets"
+        active.setdefault("network", "seccomp socket denial")
+    except (OSError, layers.LayerUnavailable):
+        pass
+    if "landlock" in active or "uid" in active or "mounts" in active:
+        active["secrets"] = "+".join(k for k in ("mounts", "landlock", "uid") if k in active)
+
+
+if __name__ == "__main__":
+    main()
