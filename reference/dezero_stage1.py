@@ -1,9 +1,12 @@
 """DeZero stage 1 (steps 1-10): variables, functions and an iterative backward pass.
 
-Instructor reference solution. The bodies between ``# BEGIN SOLUTION`` and
-``# END SOLUTION`` are what students write; ``grader template build`` replaces
-each of them with a stub and generates ``student_template/`` from this file.
+Fill in every body that raises ``NotImplementedError``; the TODO comments say what to write.
+Check yourself with ``grader check`` before you submit.
 """
+# BEGIN REMOVE
+# Instructor reference solution. The bodies between BEGIN SOLUTION and END SOLUTION are what
+# students write; `grader template build` turns them into stubs in student_template/.
+# END REMOVE
 import numpy as np
 
 

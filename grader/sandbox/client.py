@@ -270,3 +270,12 @@ class Worker:
 
 def missing_essential_layers(active: dict) -> list[str]:
     return [name for name in ESSENTIAL_LAYERS if name not in active]
+
+
+def probe_layers(zygote: Zygote, limits: Limits) -> dict:
+    """Start one empty worker and report which isolation layers took effect on this machine."""
+    worker = Worker(zygote, 0, limits)
+    try:
+        return worker.start(["pass"], False, 10).get("layers") or {}
+    finally:
+        worker.close()

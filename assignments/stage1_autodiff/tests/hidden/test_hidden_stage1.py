@@ -1,0 +1,105 @@
+"""Hidden tests: run at grading only. Messages name the property, never inputs or expected values."""
+import numpy as np
+import pytest
+
+from grader.checks import check_array, check_equal, check_true
+
+SHAPES = {"0d": (), "1d": (7,), "2d": (3, 4)}
+
+
+def _data(shape, seed, dtype=np.float64):
+    return np.random.default_rng(seed).uniform(-1.5, 1.5, size=shape).astype(dtype)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
+def test_square_forward_values(student, reference, shape):
+    """Square forward values"""
+    x = _data(SHAPES[shape], 11)
+    check_array(student.probe("forward", func="square", x=x)["data"],
+                reference.probe("forward", func="square", x=x)["data"], f"square(x).data for {shape} x")
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
+def test_exp_forward_values(student, reference, shape):
+    """Exp forward values"""
+    x = _data(SHAPES[shape], 12)
+    check_array(student.probe("forward", func="exp", x=x)["data"],
+                reference.probe("forward", func="exp", x=x)["data"], f"exp(x).data for {shape} x")
+
+
+@pytest.mark.parametrize("func", ["Square", "Exp"])
+def test_forward_keeps_dtype_and_shape(student, reference, func):
+    """Forward keeps the input's dtype and shape"""
+    x = _data((2, 5), 13, np.float32)
+    got = student.probe("forward", func=func, x=x)["data"]
+    want = reference.probe("forward", func=func, x=x)["data"]
+    check_equal(got["shape"], want["shape"], f"{func}: output shape")
+    check_equal(got["dtype"], want["dtype"], f"{func}: output dtype")
+
+
+@pytest.mark.parametrize("shape", ["0d", "2d"])
+def test_square_backward_alone(student, reference, shape):
+    """Square.backward with a given upstream gradient"""
+    args = {"cls": "Square", "x": _data(SHAPES[shape], 21), "gy": _data(SHAPES[shape], 22)}
+    check_array(student.probe("backward_alone", **args), reference.probe("backward_alone", **args),
+                f"Square.backward(gy) for {shape} data", dtype=False)
+
+
+@pytest.mark.parametrize("shape", ["0d", "2d"])
+def test_exp_backward_alone(student, reference, shape):
+    """Exp.backward with a given upstream gradient"""
+    args = {"cls": "Exp", "x": _data(SHAPES[shape], 23), "gy": _data(SHAPES[shape], 24)}
+    check_array(student.probe("backward_alone", **args), reference.probe("backward_alone", **args),
+                f"Exp.backward(gy) for {shape} data", dtype=False)
+
+
+def test_composite_grad_at_half(student, reference):
+    """Gradient of square(exp(square(x))) through Variable.backward"""
+    x = np.array(0.5)
+    got, want = student.probe("composite_grad", x=x), reference.probe("composite_grad", x=x)
+    check_array(got["y"], want["y"], "the composite's output value")
+    check_array(got["grad"], want["grad"], "x.grad of the composite", dtype=False, rtol=1e-9)
+
+
+@pytest.mark.parametrize("chain", [["square"], ["exp"], ["square", "exp", "square"]], ids=["square", "exp", "composite"])
+@pytest.mark.parametrize("shape", ["1d", "2d"])
+def test_gradient_matches_numerical_diff(student, reference, chain, shape):
+    """Analytic gradient agrees with numerical_diff"""
+    x = _data(SHAPES[shape], 31 + len(chain)) * 0.5
+    got = student.probe("grad", funcs=chain, x=x)
+    numeric = reference.probe("numerical_grad", funcs=chain, x=x)
+    check_array(got, numeric, f"x.grad of {'('.join(reversed(chain))}(x{')' * (len(chain) - 1)} vs. the numerical derivative",
+                dtype=False, rtol=1e-4, atol=1e-6)
+
+
+def test_graph_links(student, reference):
+    """Function.__call__ records creator, input and output"""
+    x = _data((3,), 41)
+    got, want = student.probe("graph_links", x=x), reference.probe("graph_links", x=x)
+    for key, expected in want.items():
+        check_equal(got.get(key), expected, f"graph link '{key}'")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_backward_seeds_ones_like(student, reference, dtype):
+    """backward() with no grad set seeds np.ones_like(data)"""
+    x = _data((2, 3), 51, np.dtype(dtype))
+    got, want = student.probe("seed_grad", func="exp", x=x), reference.probe("seed_grad", func="exp", x=x)
+    check_array(got, want, "y.grad after y.backward()", ndarray=True)
+
+
+def test_deep_chain_is_iterative(student, reference):
+    """backward over a chain of 5,000 functions (needs a loop, not recursion)"""
+    args = {"x": _data((4,), 61), "length": 5000}
+    check_array(student.probe("deep_chain", **args), reference.probe("deep_chain", **args),
+                "x.grad at the start of a 5,000-function chain", dtype=False)
+
+
+@pytest.mark.parametrize("func", ["square", "exp"])
+def test_call_wraps_scalar_results(student, reference, func):
+    """__call__ returns a Variable whose data is an ndarray, even for 0-d input"""
+    x = np.array(_data((), 71))
+    got = student.probe("forward", func=func, x=x)
+    check_true(got["is_variable"], f"{func}(x) should return a Variable")
+    check_array(got["data"], reference.probe("forward", func=func, x=x)["data"],
+                f"{func}(x).data for 0-d x", ndarray=True)

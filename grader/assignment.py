@@ -1,0 +1,136 @@
+"""Assignment configuration: where the tests, probes and reference are, points and limits."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from grader.errors import GraderError
+from grader.sandbox import Limits
+
+CONFIG_NAME = "assignment.toml"
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    title: str
+    version: str
+    root: Path
+    reference: Path
+    probes: Path
+    template_name: str
+    points: dict[str, float]
+    submission_seconds: float
+    test_seconds: float
+    limits: Limits
+    visibility: dict[str, str]
+    language: str
+    due: datetime | None
+
+    @property
+    def public_tests(self) -> Path:
+        return self.root / "tests" / "public"
+
+    @property
+    def hidden_tests(self) -> Path:
+        return self.root / "tests" / "hidden"
+
+    def points_for(self, test_name: str) -> float | None:
+        """Points of one test case: by its full id (``test_x[case]``) or its function name."""
+        if test_name in self.points:
+            return self.points[test_name]
+        return self.points.get(test_name.split("[", 1)[0])
+
+    def fingerprint(self) -> str:
+        """Hash of everything that decides a score: config, tests, probes and reference."""
+        digest = hashlib.sha256()
+        files = [self.root / CONFIG_NAME, self.probes, self.reference]
+        files += sorted(p for p in self.root.joinpath("tests").rglob("*.py"))
+        for path in files:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """The folder holding ``assignments/``: $GRADER_HOME, or the nearest one above the cwd."""
+    if os.environ.get("GRADER_HOME"):
+        return Path(os.environ["GRADER_HOME"]).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "assignments").is_dir():
+            return folder
+    raise GraderError("no assignments/ folder here or above: run from the kit's folder or set GRADER_HOME")
+
+
+def list_assignments(repo_root: Path) -> list[Path]:
+    return sorted(p.parent for p in (repo_root / "assignments").glob(f"*/{CONFIG_NAME}"))
+
+
+def load_assignment(name: str | None = None, repo_root: Path | None = None) -> Assignment:
+    """Load by id or folder path; with one assignment in the kit, ``name`` may be omitted."""
+    if name and Path(name, CONFIG_NAME).is_file():
+        return _parse(Path(name).resolve())
+    root = repo_root or find_repo_root()
+    folders = list_assignments(root)
+    if name is None:
+        if len(folders) != 1:
+            ids = ", ".join(f.name for f in folders) or "none"
+            raise GraderError(f"{root / 'assignments'}: choose one with -a (found: {ids})")
+        return _parse(folders[0])
+    for folder in folders:
+        if folder.name == name:
+            return _parse(folder)
+    ids = ", ".join(f.name for f in folders) or "none"
+    raise GraderError(f"unknown assignment '{name}': known ones are {ids}")
+
+
+def _parse(folder: Path) -> Assignment:
+    path = folder / CONFIG_NAME
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise GraderError(f"{path}: not readable TOML ({exc}); fix the file") from None
+    try:
+        return _build(folder, raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GraderError(f"{path}: {_describe(exc)}; fix the setting") from None
+
+
+def _describe(exc: Exception) -> str:
+    return f"missing setting {exc}" if isinstance(exc, KeyError) else str(exc)
+
+
+def _build(folder: Path, raw: dict) -> Assignment:
+    limits = raw.get("limits", {})
+    visibility = {"public": "visible", "hidden": "after_due_date", **raw.get("visibility", {})}
+    for kind, value in visibility.items():
+        if value not in VISIBILITIES:
+            raise ValueError(f"visibility.{kind} = '{value}' is not one of {', '.join(VISIBILITIES)}")
+    memory_mb = int(limits.get("memory_mb", 1024))
+    if memory_mb < 256:
+        raise ValueError("limits.memory_mb must be at least 256 (numpy misbehaves below that)")
+    points = {str(k): float(v) for k, v in raw["points"].items()}
+    if any(v <= 0 for v in points.values()):
+        raise ValueError("every entry of [points] must be positive")
+    submission_seconds = float(limits.get("submission_seconds", 60))
+    reference, probes = (folder / raw["reference"]).resolve(), (folder / raw.get("probes", "probes.py")).resolve()
+    for what, target in (("reference", reference), ("probes", probes)):
+        if not target.is_file():
+            raise ValueError(f"{what} file {target} does not exist")
+    due = raw.get("due")
+    return Assignment(
+        id=str(raw["id"]), title=str(raw["title"]), version=str(raw.get("version", "1")),
+        root=folder, reference=reference, probes=probes,
+        template_name=str(raw.get("template_name", raw["id"])), points=points,
+        submission_seconds=submission_seconds, test_seconds=float(limits.get("test_seconds", 10)),
+        limits=Limits(memory_bytes=memory_mb << 20, cpu_seconds=int(submission_seconds) + 1,
+                      output_bytes=int(limits.get("output_kb", 64)) << 10),
+        visibility=visibility, language=str(raw.get("language", "en")),
+        due=datetime.fromisoformat(due) if isinstance(due, str) else due,
+    )

@@ -1,0 +1,138 @@
+"""What tests talk to: the student's submission (in a sandboxed worker) and the reference.
+
+Both expose ``probe(name, **args)`` and return the same plain data, so a test is written
+once as "run this probe on both, compare in the trusted process".
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from types import ModuleType
+from typing import Any
+
+from grader import wire
+from grader.errors import SubmissionError
+from grader.sandbox import Limits, Worker, WorkerFailure, Zygote
+from grader.submission import Submission
+
+
+class StudentError(Exception):
+    """A probe raised inside the student's code; ``kind`` is the exception's type name."""
+
+    def __init__(self, kind: str, message: str, where: str | None, line: int | None) -> None:
+        super().__init__(f"{where or 'your code'} raised {kind}")
+        self.kind, self.message, self.where, self.line = kind, message, where, line
+
+
+class LoadFailure(Exception):
+    """The submission could not be loaded at all; every test fails with this one reason."""
+
+
+def load_module(path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ReferenceHandle:
+    """Runs probes on the reference in the trusted process, once per distinct input."""
+
+    def __init__(self, reference_path, probes_path) -> None:
+        self._module = load_module(reference_path, "grader_reference")
+        self._probes = load_module(probes_path, "grader_probes_trusted").PROBES
+        self._cache: dict[str, Any] = {}
+
+    def probe(self, name: str, **args: Any) -> Any:
+        key = name + json.dumps(wire.encode_value(args), sort_keys=True)
+        if key not in self._cache:
+            value = self._probes[name](self._module, **args)
+            # Round-trip through the wire format so both sides are compared in the same form.
+            self._cache[key] = wire.decode_value(json.loads(json.dumps(wire.encode_value(value))))
+        return self._cache[key]
+
+
+class StudentHandle:
+    """One submission's worker, restarted after a crash, within per-test and total deadlines."""
+
+    def __init__(self, submission: Submission | SubmissionError, zygote: Zygote, slot: int, limits: Limits,
+                 test_seconds: float, submission_seconds: float) -> None:
+        self.submission = submission
+        self._zygote, self._slot, self._limits = zygote, slot, limits
+        self._test_seconds, self._submission_seconds = test_seconds, submission_seconds
+        self._worker: Worker | None = None
+        self._fatal: Exception | None = LoadFailure(str(submission)) if isinstance(submission, SubmissionError) else None
+        self._spent = 0.0
+        self._test_started = time.monotonic()
+        self.events: list[str] = []
+        self.load_output = b""
+        self.output_total = 0
+        self.layers: dict = {}
+        self.load_errors: list[dict] = []
+
+    @property
+    def seconds(self) -> float:
+        return self._spent
+
+    def begin_test(self) -> None:
+        self._test_started = time.monotonic()
+
+    def probe(self, name: str, **args: Any) -> Any:
+        if self._fatal is not None:
+            raise self._fatal
+        if self._worker is None or not self._worker.alive:
+            self._start()
+        reply = self._timed(lambda budget: self._worker.call(name, args, budget))
+        if reply.get("ok"):
+            return reply.get("value")
+        error = reply.get("error") or {}
+        raise StudentError(str(error.get("type")), str(error.get("message", "")), error.get("where"), error.get("line"))
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self.output_total += self._worker.output_total
+            self._worker = None
+
+    def _budget(self) -> float:
+        left_total = self._submission_seconds - self._spent
+        if left_total <= 0:
+            self._fatal = WorkerFailure("timeout", f"used up the submission's total time limit of "
+                                                   f"{self._submission_seconds:.0f} s")
+            raise self._fatal
+        return min(self._test_seconds - (time.monotonic() - self._test_started), left_total)
+
+    def _timed(self, action):
+        budget = self._budget()
+        started = time.monotonic()
+        try:
+            return action(budget)
+        except WorkerFailure as failure:
+            self.events.append(failure.message)
+            raise
+        finally:
+            self._spent += time.monotonic() - started
+
+    def _start(self) -> None:
+        self.close()
+        self._worker = Worker(self._zygote, self._slot, self._limits)
+        submission = self.submission
+        try:
+            ready = self._timed(lambda budget: self._worker.start(submission.cells, submission.notebook, budget))
+        except WorkerFailure as failure:
+            # Loading is deterministic: a submission that hangs or dies while loading always will.
+            self._fatal = LoadFailure(f"could not load the submission: it {failure.message}")
+            self.load_output = bytes(self._worker.output)
+            raise self._fatal from None
+        first_start = not self.layers
+        self.layers = ready.get("layers") or {}
+        if first_start:
+            self.load_output = bytes(self._worker.output)
+            self.load_errors = ready.get("load_errors") or []
+        if self.load_errors and not submission.notebook:
+            error = self.load_errors[0]
+            line = f" at line {error['line']}" if error.get("line") else ""
+            message = f": {error['message']}" if error.get("message") else ""
+            self._fatal = LoadFailure(f"could not load the submission: {error['type']}{line}{message}")
+            raise self._fatal

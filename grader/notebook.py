@@ -1,0 +1,64 @@
+"""Jupyter notebooks as graded code: cells in, IPython-only syntax out."""
+from __future__ import annotations
+
+import json
+import re
+
+import nbformat
+
+from grader.errors import SubmissionError
+
+# Cell magics whose body is still Python; any other %%magic cell (bash, html, ...) is dropped.
+_PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
+_IPYTHON_LINE = re.compile(r"^(\s*)(%|!|\w[\w.]*\s*=\s*[!%])")
+_HELP_LINE = re.compile(r"^\s*[\w.]+\?{1,2}\s*$|^\s*\?")
+
+
+def read_notebook(text: str, label: str) -> nbformat.NotebookNode:
+    """Parse and validate a v4 notebook, or raise a one-line SubmissionError naming ``label``."""
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise SubmissionError(f"{label}: not a valid notebook (JSON error at line {getattr(exc, 'lineno', '?')}); "
+                              "re-download it from Jupyter with File > Download") from None
+    if not isinstance(raw, dict) or raw.get("nbformat") != 4:
+        raise SubmissionError(f"{label}: not an nbformat v4 notebook; save it with a current Jupyter")
+    try:
+        notebook = nbformat.reads(text, as_version=nbformat.NO_CONVERT)  # joins multi-line sources
+        nbformat.validate(notebook)
+    except Exception as exc:  # nbformat raises several validation error types
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise SubmissionError(f"{label}: notebook structure is invalid ({first}); "
+                              "re-save it from Jupyter") from None
+    return notebook
+
+
+def code_cells(notebook: nbformat.NotebookNode) -> list[str]:
+    """Python source of each code cell, in document order, with IPython syntax neutralised."""
+    cells = []
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = python_source(cell.get("source", ""))
+        if source.strip():
+            cells.append(source)
+    return cells
+
+
+def python_source(source: str) -> str:
+    lines = source.splitlines()
+    if lines and lines[0].startswith("%%"):
+        magic = lines[0][2:].split(maxsplit=1)[0] if lines[0][2:].strip() else ""
+        if magic not in _PYTHON_CELL_MAGICS:
+            return ""
+        lines = lines[1:]
+    # Keep line numbers stable: an IPython-only line becomes a `pass` at the same indent.
+    return "\n".join(_neutralise(line) for line in lines)
+
+
+def _neutralise(line: str) -> str:
+    match = _IPYTHON_LINE.match(line)
+    if match or _HELP_LINE.match(line):
+        indent = match.group(1) if match else line[: len(line) - len(line.lstrip())]
+        return f"{indent}pass  # IPython-only line skipped by the grader"
+    return line

@@ -1,0 +1,100 @@
+"""Results in Gradescope's results.json format, with our metadata under ``extra_data``."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import grader
+from grader.assignment import Assignment
+from grader.errors import SubmissionError
+from grader.runner import SubmissionRun
+
+_STUDENT_OUTPUT_SHOWN = 4096
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def build_result(assignment: Assignment, run: SubmissionRun, *, label: str, started_at: str,
+                 insecure: bool = False, assignment_hash: str) -> dict:
+    tests = []
+    for number, outcome in enumerate(run.outcomes, start=1):
+        points = assignment.points_for(outcome.test) or 0.0
+        tests.append({
+            "name": outcome.title, "number": str(number),
+            "score": points if outcome.passed else 0.0, "max_score": points,
+            "status": "passed" if outcome.passed else "failed", "output": outcome.feedback,
+            "visibility": assignment.visibility["hidden" if outcome.hidden else "public"],
+            "tags": ["hidden" if outcome.hidden else "public", outcome.test],
+        })
+    score = round(sum(t["score"] for t in tests), 6)
+    max_score = round(sum(t["max_score"] for t in tests), 6)
+    submission = run.submission
+    error = str(submission) if isinstance(submission, SubmissionError) else None
+    return {
+        "score": score, "max_score": max_score, "execution_time": round(run.seconds, 3),
+        "output": _summary_text(run, tests, score, max_score, error), "output_format": "text",
+        "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
+        "extra_data": {
+            "status": "error" if error else "graded", "submission": label,
+            "chosen_file": None if error else submission.chosen,
+            "submission_sha256": None if error else submission.sha256,
+            "assignment_id": assignment.id, "assignment_version": assignment.version,
+            "assignment_hash": assignment_hash, "grader_version": grader.__version__,
+            "started_at": started_at, "finished_at": now(), "sandbox_layers": run.layers,
+            "insecure": insecure, "error": error, "events": run.events, "output_bytes": run.output_total,
+        },
+    }
+
+
+def _summary_text(run: SubmissionRun, tests: list[dict], score: float, max_score: float, error: str | None) -> str:
+    passed = sum(t["status"] == "passed" for t in tests)
+    lines = [f"Score {score:g}/{max_score:g}: {passed} of {len(tests)} tests passed."]
+    if error:
+        lines.append(f"Not graded: {error}")
+    load_failure = next((t["output"] for t in tests if t["output"].startswith("could not load")), None)
+    if load_failure:
+        lines.append(load_failure[0].upper() + load_failure[1:])
+    for problem in run.load_errors if not load_failure else []:
+        where = f"cell {problem['cell']}, " if problem.get("cell") else ""
+        lines.append(f"Warning: {where}line {problem.get('line')}: {problem['type']}: {problem.get('message', '')}"
+                     " (that cell was skipped)")
+    if run.load_output:
+        shown = run.load_output[:_STUDENT_OUTPUT_SHOWN].decode("utf-8", "replace")
+        more = max(run.output_total, len(run.load_output)) - min(len(run.load_output), _STUDENT_OUTPUT_SHOWN)
+        lines.append("Your code printed while loading:\n" + shown + (f"\n[... {more} more bytes not shown]" if more > 0 else ""))
+    return "\n".join(lines)
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(resources.files("grader").joinpath("results_schema.json").read_text(encoding="utf-8"))
+
+
+def validate(result: dict) -> None:
+    """Raise ``jsonschema.ValidationError`` if ``result`` does not match the shipped schema."""
+    import jsonschema
+
+    jsonschema.validate(result, schema())
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write via a temp file and rename, so a reader never sees half a result."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2, ensure_ascii=False)
+            out.write("\n")
+        os.replace(temp, path)
+    except BaseException:
+        with __import__("contextlib").suppress(OSError):
+            os.unlink(temp)
+        raise

@@ -1,0 +1,125 @@
+"""Running an assignment's tests over submissions: one pytest session per process.
+
+The zygote is started before any test or reference code is imported, so workers are
+forked from a process that never saw them. Results come from pytest-json-report.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from dataclasses import dataclass, field
+
+import pytest
+from pytest_jsonreport.plugin import JSONReport
+
+from grader.assignment import Assignment
+from grader.errors import GraderError, SubmissionError
+from grader.handles import ReferenceHandle
+from grader.plugin import GradingPlugin
+from grader.sandbox import Zygote, missing_essential_layers, probe_layers
+from grader.submission import Submission
+
+
+@dataclass
+class TestOutcome:
+    test: str
+    title: str
+    hidden: bool
+    passed: bool
+    feedback: str
+
+
+@dataclass
+class SubmissionRun:
+    """Everything the trusted side learned about one submission."""
+
+    submission: Submission | SubmissionError
+    outcomes: list[TestOutcome] = field(default_factory=list)
+    layers: dict = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+    load_output: bytes = b""
+    output_total: int = 0
+    load_errors: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class Session:
+    """A zygote plus the reference, reused for every batch of submissions this process grades."""
+
+    assignment: Assignment
+    hide: list[str]
+    secure: bool = True
+    slot: int = 0
+    public_only: bool = False
+
+    def __post_init__(self) -> None:
+        # Order matters: the zygote must exist before the reference or any test is imported.
+        self.zygote = Zygote(str(self.assignment.probes), self.hide + [str(self.assignment.root.parent),
+                                                                          str(self.assignment.reference.parent)])
+        self.layers = probe_layers(self.zygote, self.assignment.limits)
+        missing = missing_essential_layers(self.layers)
+        if missing and self.secure:
+            self.zygote.close()
+            raise GraderError(f"sandbox layers {', '.join(missing)} are not available on this machine; "
+                              "grade as root on Linux, or pass --insecure to grade anyway (results marked)")
+        self.reference = ReferenceHandle(self.assignment.reference, self.assignment.probes)
+
+    def close(self) -> None:
+        self.zygote.close()
+
+    def run(self, submissions: list[Submission | SubmissionError]) -> list[SubmissionRun]:
+        plugin = GradingPlugin(self.assignment, submissions, self.zygote, self.slot, self.reference)
+        report = _run_pytest(self.assignment, plugin, self.public_only)
+        runs = [SubmissionRun(submission=s) for s in submissions]
+        for test in report.get("tests", []):
+            meta = test.get("metadata") or {}
+            index = meta.get("submission")
+            if index is None:
+                raise GraderError(f"{test.get('nodeid')}: test does not use the 'student' fixture; "
+                                  "every graded test must")
+            runs[index].outcomes.append(TestOutcome(
+                test=meta["test"], title=meta.get("title", meta["test"]), hidden=bool(meta.get("hidden")),
+                passed=test.get("outcome") == "passed",
+                feedback=meta.get("feedback", "") if test.get("outcome") != "passed" else ""))
+        for run, handle in zip(runs, plugin.handles):
+            run.layers, run.events = handle.layers or self.layers, handle.events
+            run.load_output, run.output_total = handle.load_output, handle.output_total
+            run.load_errors, run.seconds = handle.load_errors, handle.seconds
+        if plugin.internal_errors:
+            raise GraderError("assignment tests failed inside the grader: " + "; ".join(plugin.internal_errors[:3]))
+        return runs
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run_pytest(assignment: Assignment, plugin: GradingPlugin, public_only: bool) -> dict:
+    report = JSONReport()
+    folders = [assignment.public_tests] + ([] if public_only else [assignment.hidden_tests])
+    args = [str(f) for f in folders if f.is_dir()] + [
+        "-c", os.devnull, "--rootdir", str(assignment.root), "--import-mode=importlib",
+        "-p", "pytest_jsonreport.plugin", "-p", "no:cacheprovider", "--assert=plain", "--tb=no", "-q", "--no-header", "-W", "ignore::RuntimeWarning"]
+    sink = io.StringIO()
+    # Third-party plugins installed on the machine have no business in a grading session.
+    with contextlib.redirect_stdout(sink), _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"):
+        code = pytest.main(args, plugins=[report, plugin])
+    data = report.report or {}
+    broken = [c for c in data.get("collectors", []) if c.get("outcome") != "passed"]
+    if broken or code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+        where = broken[0].get("nodeid") if broken else str(assignment.root / "tests")
+        raise GraderError(f"{where}: the assignment's tests could not be collected (pytest exit {int(code)}); "
+                          "run pytest on that folder to see why")
+    return data
