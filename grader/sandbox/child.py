@@ -65,8 +65,10 @@ def _run_cell(module: types.ModuleType, source: str, cell: int | None) -> dict |
         return {"type": "SystemExit", "message": f"exit({exc.code!r}) called while loading",
                 "line": _student_line(exc, label), "cell": cell}
     except BaseException as exc:  # noqa: BLE001 - report every failure as data
-        line = exc.lineno if isinstance(exc, SyntaxError) else _student_line(exc, label)
-        return {"type": type(exc).__name__, "message": _first_line(exc), "line": line, "cell": cell}
+        if isinstance(exc, SyntaxError):
+            return {"type": type(exc).__name__, "message": str(exc.msg), "line": exc.lineno, "cell": cell}
+        return {"type": type(exc).__name__, "message": _first_line(exc), "line": _student_line(exc, label),
+                "cell": cell}
     return None
 
 

@@ -68,7 +68,7 @@ def test_gradient_matches_numerical_diff(student, reference, chain, shape):
     x = _data(SHAPES[shape], 31 + len(chain)) * 0.5
     got = student.probe("grad", funcs=chain, x=x)
     numeric = reference.probe("numerical_grad", funcs=chain, x=x)
-    check_array(got, numeric, f"x.grad of {'('.join(reversed(chain))}(x{')' * (len(chain) - 1)} vs. the numerical derivative",
+    check_array(got, numeric, f"x.grad of {'('.join(reversed(chain))}(x{')' * len(chain)} vs. the numerical derivative",
                 dtype=False, rtol=1e-4, atol=1e-6)
 
 

@@ -1,0 +1,53 @@
+import json
+
+import numpy as np
+import pytest
+
+from grader import wire
+
+
+def roundtrip(value):
+    return wire.decode_value(json.loads(json.dumps(wire.encode_value(value))))
+
+
+def test_arrays_keep_dtype_shape_and_special_values():
+    array = np.array([[1.5, np.nan], [np.inf, -0.0]], dtype=np.float32)
+    back = roundtrip({"a": array, "n": [1, 2.5, None, True, "x"]})
+    assert back["a"].dtype == np.float32 and back["a"].shape == (2, 2)
+    np.testing.assert_array_equal(back["a"], array)
+    assert back["n"] == [1, 2.5, None, True, "x"]
+
+
+@pytest.mark.parametrize("value", [np.array([object()]), np.array(["text"]), object(), {1, 2}])
+def test_unsafe_values_are_refused_on_encode(value):
+    with pytest.raises(wire.WireError):
+        wire.encode_value(value)
+
+
+def test_pickled_array_payload_is_refused_on_decode():
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    payload = {"__ndarray__": base64.b64encode(buffer.getvalue()).decode()}
+    with pytest.raises(wire.WireError):
+        wire.decode_value(payload)
+
+
+def test_oversized_frame_is_refused():
+    reader = wire.MessageReader()
+    with pytest.raises(wire.WireError):
+        reader.feed((wire.MAX_MESSAGE_BYTES + 1).to_bytes(4, "big") + b"{}")
+
+
+def test_frames_split_across_reads_are_reassembled():
+    import socket
+
+    left, right = socket.socketpair()
+    wire.send_message(left, {"id": 1, "value": np.arange(3)})
+    data = right.recv(1 << 16)
+    reader = wire.MessageReader()
+    assert reader.feed(data[:3]) == []
+    [message] = reader.feed(data[3:])
+    assert message["id"] == 1 and message["value"].tolist() == [0, 1, 2]
