@@ -87,6 +87,8 @@ def graph_links(mod, x):
         "middle_creator_output_is_middle": getattr(middle.creator, "output", None) is middle,
         "out_creator_input_is_middle": getattr(out.creator, "input", None) is middle,
         "out_creator_output_is_out": getattr(out.creator, "output", None) is out,
+        # Depends on the hidden input, so a forged reply cannot simply guess the booleans above.
+        "out_creator_input_data": describe(getattr(getattr(out.creator, "input", None), "data", None)),
     }
 
 

@@ -23,12 +23,23 @@ def serve(sock, probes: dict[str, Callable[..., Any]], layers: dict[str, str]) -
     if not request or request.get("op") != "load":
         os._exit(0)
     module, load_report = load_submission(request.get("cells") or [], request.get("notebook", False))
+    _flush_output()  # output printed while loading belongs before "ready" in the report
     wire.send_message(sock, {"event": "ready", "layers": layers, **load_report})
     while True:
         request = wire.recv_message(sock)
         if request is None:
             os._exit(0)
-        wire.send_message(sock, answer_probe(module, probes, request))
+        reply = answer_probe(module, probes, request)
+        _flush_output()
+        wire.send_message(sock, reply)
+
+
+def _flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - a student may have replaced or closed them
+            pass
 
 
 def load_submission(cells: list[str], notebook: bool) -> tuple[types.ModuleType, dict]:

@@ -42,7 +42,7 @@ class Limits:
     file_bytes: int = 16 << 20
     tmp_bytes: int = 64 << 20
     output_bytes: int = 64 << 10
-    output_kill_bytes: int = 64 << 20
+    output_kill_bytes: int = 512 << 20  # beyond this a worker is killed; below, output is only counted
 
     def for_child(self) -> dict:
         return {"memory_bytes": max(self.memory_bytes, 256 << 20), "cpu_seconds": self.cpu_seconds,

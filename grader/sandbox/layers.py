@@ -33,6 +33,7 @@ MS_PRIVATE = 1 << 18
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
@@ -77,6 +78,11 @@ def prctl(option: int, arg: int) -> None:
 def die_with_parent() -> None:
     """Ask the kernel to SIGKILL us when our parent dies, and close the race with fork."""
     prctl(PR_SET_PDEATHSIG, 9)
+
+
+def become_subreaper() -> None:
+    """Orphaned descendants are reparented to us instead of PID 1 (which may reap them late)."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def set_rlimits(*, memory_bytes: int, cpu_seconds: int, file_bytes: int, open_files: int,

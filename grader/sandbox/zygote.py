@@ -36,7 +36,10 @@ def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
     settings = json.loads(sys.argv[2])
     layers.die_with_parent()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
+    # Monitors, and workers orphaned when their monitor is killed, come back to us; ignoring
+    # SIGCHLD makes the kernel reap them at once, so no zombie holds a slot uid's process count.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    layers.become_subreaper()
     probes = _load_probes(settings["probes"])
     try:
         seccomp_program = layers.build_seccomp_program()

@@ -76,6 +76,8 @@ def test_graph_links(student, reference):
     """Function.__call__ records creator, input and output"""
     x = _data((3,), 41)
     got, want = student.probe("graph_links", x=x), reference.probe("graph_links", x=x)
+    check_array(got.pop("out_creator_input_data"), want.pop("out_creator_input_data"),
+                "the data of the input recorded by exp's creator")
     for key, expected in want.items():
         check_equal(got.get(key), expected, f"graph link '{key}'")
 
