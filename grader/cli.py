@@ -36,6 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--insecure", action="store_true", help="grade even if essential sandbox layers are missing")
     grade.set_defaults(handler=_grade)
 
+    batch = commands.add_parser("batch", help="grade a whole class: an LMS download (zip or folder)")
+    batch.add_argument("input", type=Path, help="Canvas, Moodle or Gradescope download, or one file/folder per student")
+    _assignment_option(batch)
+    batch.add_argument("-o", "--outdir", type=Path, required=True, help="results/, scores.csv and report.html go here")
+    batch.add_argument("-j", "--jobs", type=int, default=None, help="grading processes (default: all cores)")
+    batch.add_argument("--roster", type=Path, help="CSV with a name column (and id, sid or email): absent students are listed as missing")
+    batch.add_argument("--force", action="store_true", help="regrade submissions that already have a current result")
+    batch.add_argument("--insecure", action="store_true", help="grade even if essential sandbox layers are missing")
+    batch.set_defaults(handler=_batch)
+
     selftest = commands.add_parser("selftest", help="reference scores full marks, template scores 0")
     _assignment_option(selftest)
     selftest.set_defaults(handler=_selftest)
@@ -69,6 +79,40 @@ def _grade(args: argparse.Namespace) -> int:
         raise GraderError(f"{args.output}: cannot write the result ({exc.strerror}); choose another -o path") from None
     print_result(result)
     print(f"result written to {args.output}")
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from grader.batch import default_jobs, plan_batch, progress_printer, run_batch
+    from grader.report import load_results, read_roster, score_rows, write_report, write_scores_csv
+
+    assignment = load_assignment(args.assignment)
+    roster = read_roster(args.roster) if args.roster else None
+    try:
+        args.outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GraderError(f"{args.outdir}: cannot create the output folder ({exc.strerror}); choose another -o") from None
+    plan = plan_batch(args.input, assignment, args.outdir, args.force)
+    jobs = max(1, args.jobs or default_jobs())
+    print(f"{len(plan.entries)} submissions ({plan.layout} layout): {plan.skipped} already graded, "
+          f"{len(plan.todo)} to grade with {min(jobs, max(len(plan.todo), 1))} process(es)")
+    hide = [str(args.input.resolve() if args.input.is_dir() else args.input.resolve().parent), str(args.outdir.resolve())]
+    progress, tick = progress_printer(len(plan.todo))
+    if progress:
+        progress.start()
+    try:
+        run_batch(plan, assignment, args.outdir, jobs=jobs, hide=hide, insecure=args.insecure, on_done=tick)
+    finally:
+        if progress:
+            progress.stop()
+    students = {entry.student for entry in plan.entries}
+    results = [r for r in load_results(args.outdir) if r["extra_data"].get("student") in students]
+    rows = score_rows(results, roster)
+    write_scores_csv(rows, args.outdir / "scores.csv")
+    write_report(results, rows, args.outdir / "report.html", f"{assignment.title}: class report")
+    counts = {status: sum(r["status"] == status for r in rows) for status in ("graded", "late", "error", "missing")}
+    print(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing graded")
+    print(f"wrote {args.outdir / 'scores.csv'}, {args.outdir / 'report.html'} and {args.outdir / 'results'}/")
     return 0
 
 

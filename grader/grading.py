@@ -1,4 +1,4 @@
-"""The public entry point: grade submission files into result dicts."""
+"""The public entry points: grade submissions into validated result dicts."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +9,10 @@ from grader.results import build_result, now, validate
 from grader.runner import Session
 from grader.submission import Submission, load_submission
 
+Loaded = Submission | SubmissionError
 
-def load_or_error(path: Path, assignment: Assignment) -> Submission | SubmissionError:
+
+def load_or_error(path: Path, assignment: Assignment) -> Loaded:
     """A submission, or the SubmissionError that says why it cannot be graded (scores 0)."""
     try:
         return load_submission(path, assignment.template_name)
@@ -18,24 +20,35 @@ def load_or_error(path: Path, assignment: Assignment) -> Submission | Submission
         return error
 
 
-def grade_files(assignment: Assignment, paths: list[Path], *, insecure: bool = False,
-                public_only: bool = False, session: Session | None = None) -> list[dict]:
-    """Grade each path with the assignment's tests; one validated result dict per path."""
+def grade_loaded(assignment: Assignment, submissions: list[tuple[str, Loaded]], session: Session,
+                 *, insecure: bool = False) -> list[dict]:
+    """Grade ``(label, submission)`` pairs in one pytest session; one validated result each."""
     started = now()
-    submissions = [load_or_error(Path(p), assignment) for p in paths]
-    own = session is None
-    session = session or Session(assignment, hide=[str(Path(p).resolve().parent) for p in paths],
-                                 secure=not insecure, public_only=public_only)
-    try:
-        runs = session.run(submissions)
-    finally:
-        if own:
-            session.close()
+    runs = session.run([submission for _, submission in submissions])
     fingerprint = assignment.fingerprint()
     results = []
-    for path, run in zip(paths, runs):
-        result = build_result(assignment, run, label=str(path), started_at=started, insecure=insecure,
+    for (label, _), run in zip(submissions, runs):
+        result = build_result(assignment, run, label=label, started_at=started, insecure=insecure,
                               assignment_hash=fingerprint)
         validate(result)
         results.append(result)
     return results
+
+
+def open_session(assignment: Assignment, hide: list[str], *, insecure: bool = False, slot: int = 0,
+                 public_only: bool = False) -> Session:
+    return Session(assignment, hide=hide, secure=not insecure, slot=slot, public_only=public_only)
+
+
+def grade_files(assignment: Assignment, paths: list[Path], *, insecure: bool = False,
+                public_only: bool = False, session: Session | None = None) -> list[dict]:
+    """Grade each path with the assignment's tests; one validated result dict per path."""
+    submissions = [(str(p), load_or_error(Path(p), assignment)) for p in paths]
+    own = session is None
+    session = session or open_session(assignment, [str(Path(p).resolve().parent) for p in paths],
+                                      insecure=insecure, public_only=public_only)
+    try:
+        return grade_loaded(assignment, submissions, session, insecure=insecure)
+    finally:
+        if own:
+            session.close()

@@ -42,15 +42,15 @@ class ReferenceHandle:
     def __init__(self, reference_path, probes_path) -> None:
         self._module = load_module(reference_path, "grader_reference")
         self._probes = load_module(probes_path, "grader_probes_trusted").PROBES
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[str, str] = {}
 
     def probe(self, name: str, **args: Any) -> Any:
         key = name + json.dumps(wire.encode_value(args), sort_keys=True)
         if key not in self._cache:
-            value = self._probes[name](self._module, **args)
-            # Round-trip through the wire format so both sides are compared in the same form.
-            self._cache[key] = wire.decode_value(json.loads(json.dumps(wire.encode_value(value))))
-        return self._cache[key]
+            # Stored in wire form: both sides are compared in the same form, and every caller
+            # gets its own copy (a test that mutates its expected value affects no other student).
+            self._cache[key] = json.dumps(wire.encode_value(self._probes[name](self._module, **args)))
+        return wire.decode_value(json.loads(self._cache[key]))
 
 
 class StudentHandle:

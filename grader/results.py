@@ -37,18 +37,20 @@ def build_result(assignment: Assignment, run: SubmissionRun, *, label: str, star
     max_score = round(sum(t["max_score"] for t in tests), 6)
     submission = run.submission
     error = str(submission) if isinstance(submission, SubmissionError) else None
+    load_failure = next((t["output"] for t in tests if t["output"].startswith("could not load")), None)
     return {
         "score": score, "max_score": max_score, "execution_time": round(run.seconds, 3),
         "output": _summary_text(run, tests, score, max_score, error), "output_format": "text",
         "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
         "extra_data": {
-            "status": "error" if error else "graded", "submission": label,
+            # "error": nothing of the code could be run, so the 0 says nothing about its correctness.
+            "status": "error" if error or load_failure else "graded", "submission": label,
             "chosen_file": None if error else submission.chosen,
             "submission_sha256": None if error else submission.sha256,
             "assignment_id": assignment.id, "assignment_version": assignment.version,
             "assignment_hash": assignment_hash, "grader_version": grader.__version__,
             "started_at": started_at, "finished_at": now(), "sandbox_layers": run.layers,
-            "insecure": insecure, "error": error, "events": run.events, "output_bytes": run.output_total,
+            "insecure": insecure, "error": error or load_failure, "events": run.events, "output_bytes": run.output_total,
         },
     }
 

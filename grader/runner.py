@@ -111,7 +111,7 @@ def _run_pytest(assignment: Assignment, plugin: GradingPlugin, public_only: bool
     folders = [assignment.public_tests] + ([] if public_only else [assignment.hidden_tests])
     args = [str(f) for f in folders if f.is_dir()] + [
         "-c", os.devnull, "--rootdir", str(assignment.root), "--import-mode=importlib",
-        "-p", "pytest_jsonreport.plugin", "-p", "no:cacheprovider", "--assert=plain", "--tb=no", "-q", "--no-header", "-W", "ignore::RuntimeWarning"]
+        "-p", "pytest_jsonreport.plugin", "--json-report-file=none", "-p", "no:cacheprovider", "--assert=plain", "--tb=no", "-q", "--no-header", "-W", "ignore::RuntimeWarning"]
     sink = io.StringIO()
     # Third-party plugins installed on the machine have no business in a grading session.
     with contextlib.redirect_stdout(sink), _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"):

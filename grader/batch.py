@@ -1,0 +1,170 @@
+"""``grader batch``: a whole class, in parallel, resumable, one result file per student.
+
+Submissions are graded in chunks: one pytest session per chunk (start-up paid once), one
+grading process per core, each with its own zygote and sandbox slot uid. Every result is
+written atomically as soon as its chunk is done, and keyed by content + assignment + grader
+version, so a re-run (even after a kill) grades only what is new or changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import grader
+from grader.assignment import Assignment
+from grader.errors import SubmissionError
+from grader.grading import Loaded, grade_loaded, open_session
+from grader.layouts import Entry, discover, read_tree
+from grader.results import write_json_atomic
+from grader.submission import choose, parse
+
+
+@dataclass
+class BatchPlan:
+    layout: str
+    entries: list[Entry]
+    todo: list[tuple[Entry, Loaded, str]]
+    skipped: int
+
+
+def plan_batch(input_path: Path, assignment: Assignment, outdir: Path, force: bool) -> BatchPlan:
+    """Find every student's submission and decide which ones need grading."""
+    layout, entries = discover(read_tree(input_path))
+    assignment_hash = assignment.fingerprint()
+    todo, skipped = [], 0
+    for entry in entries:
+        key = hashlib.sha256(f"{entry.content_hash()}|{assignment_hash}|{grader.__version__}".encode()).hexdigest()
+        if not force and _cached_key(result_path(outdir, entry)) == key:
+            skipped += 1
+            continue
+        todo.append((entry, load_entry(entry, assignment), key))
+    return BatchPlan(layout, entries, todo, skipped)
+
+
+def load_entry(entry: Entry, assignment: Assignment) -> Loaded:
+    try:
+        name, data = choose(entry.files, assignment.template_name, label=entry.student)
+        return parse(name, data, label=entry.student)
+    except SubmissionError as error:
+        return error
+
+
+def result_path(outdir: Path, entry: Entry) -> Path:
+    return outdir / "results" / f"{entry.student}.json"
+
+
+def _cached_key(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["extra_data"].get("cache_key")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # missing or half-written: grade again
+
+
+def run_batch(plan: BatchPlan, assignment: Assignment, outdir: Path, *, jobs: int, hide: list[str],
+              insecure: bool = False, on_done=None) -> None:
+    """Grade ``plan.todo``, writing each result as soon as it exists; ``on_done(n)`` reports progress."""
+    chunks = _chunks(plan.todo, jobs)
+    if jobs <= 1 or len(chunks) <= 1:
+        session = open_session(assignment, hide, insecure=insecure)
+        try:
+            for chunk in chunks:
+                _store(chunk, grade_loaded(assignment, [(e.student, s) for e, s, _ in chunk], session,
+                                           insecure=insecure), plan.layout, outdir, on_done)
+        finally:
+            session.close()
+        return
+    context = get_context("spawn")  # a clean interpreter per grading process; no inherited threads
+    slots = context.Queue()
+    for slot in range(jobs):
+        slots.put(slot)
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                             initargs=(assignment, hide, insecure, slots)) as pool:
+        futures = {pool.submit(_grade_chunk, [(e.student, s) for e, s, _ in chunk]): chunk for chunk in chunks}
+        for future in as_completed(futures):
+            _store(futures[future], future.result(), plan.layout, outdir, on_done)
+
+
+def _chunks(todo: list, jobs: int) -> list[list]:
+    """Big enough to amortise a pytest session, small enough to balance cores and show progress."""
+    if not todo:
+        return []
+    size = max(1, min(25, math.ceil(len(todo) / (max(jobs, 1) * 4))))
+    return [todo[i:i + size] for i in range(0, len(todo), size)]
+
+
+def _store(chunk: list, results: list[dict], layout: str, outdir: Path, on_done) -> None:
+    for (entry, _, key), result in zip(chunk, results):
+        result["extra_data"].update({"student": entry.student, "name": entry.name, "lms_ids": entry.ids,
+                                     "late": entry.late, "layout": layout, "cache_key": key})
+        write_json_atomic(result_path(outdir, entry), result)
+        if on_done:
+            on_done(1)
+
+
+_SESSION = None
+_SETTINGS: tuple = ()
+
+
+def _init_worker(assignment: Assignment, hide: list[str], insecure: bool, slots) -> None:
+    global _SESSION, _SETTINGS
+    _SETTINGS = (assignment, insecure)
+    _SESSION = open_session(assignment, hide, insecure=insecure, slot=slots.get())
+    import atexit
+
+    atexit.register(_SESSION.close)
+
+
+def _grade_chunk(submissions: list[tuple[str, Loaded]]) -> list[dict]:
+    assignment, insecure = _SETTINGS
+    return grade_loaded(assignment, submissions, _SESSION, insecure=insecure)
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def progress_printer(total: int):
+    """A rich progress bar with rate and ETA when there is a terminal; a line per 10 % otherwise."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    if sys.stderr.isatty():
+        progress = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=False)
+        return progress, _RichTicker(progress, total)
+    return None, _LineTicker(total)
+
+
+class _RichTicker:
+    def __init__(self, progress, total: int) -> None:
+        import time
+
+        self._time, self._start = time, time.monotonic()
+        self._progress, self._task, self._done = progress, progress.add_task("grading", total=total, rate=""), 0
+
+    def __call__(self, count: int) -> None:
+        self._done += count
+        elapsed = max(self._time.monotonic() - self._start, 1e-6)
+        self._progress.update(self._task, advance=count, rate=f"{self._done / elapsed:.1f} subm/s")
+
+
+class _LineTicker:
+    def __init__(self, total: int) -> None:
+        import time
+
+        self._time, self._start, self._total, self._done, self._next = time, time.monotonic(), total, 0, 0.1
+
+    def __call__(self, count: int) -> None:
+        self._done += count
+        if self._total and (self._done / self._total >= self._next or self._done == self._total):
+            elapsed = max(self._time.monotonic() - self._start, 1e-6)
+            rate = self._done / elapsed
+            eta = (self._total - self._done) / rate if rate else 0
+            print(f"graded {self._done}/{self._total} ({rate:.1f} subm/s, ETA {eta:.0f} s)", file=sys.stderr)
+            self._next = math.floor(self._done / self._total * 10 + 1) / 10
