@@ -12,10 +12,21 @@ import numpy as np
 
 
 class CheckFailure(AssertionError):
-    def __init__(self, prop: str, detail: str = "") -> None:
+    def __init__(self, prop: str, detail: object = "") -> None:
+        detail = str(detail)
         super().__init__(prop if not detail else f"{prop}: {detail}")
         self.prop = prop
         self.detail = detail
+
+
+class _Detail:
+    """Got-vs-expected text, formatted only when a check fails (formatting arrays is slow)."""
+
+    def __init__(self, got: dict, want: dict) -> None:
+        self.got, self.want = got, want
+
+    def __str__(self) -> str:
+        return f"got {_fmt(self.got)}, expected {_fmt(self.want)}"
 
 
 def _fmt(description: dict) -> str:
@@ -29,7 +40,7 @@ def _fmt(description: dict) -> str:
 def check_array(got: dict, want: dict, what: str, *, rtol: float = 1e-6, atol: float = 1e-8,
                 dtype: bool = True, ndarray: bool = False) -> None:
     """``got`` and ``want`` are ``describe()`` results from the probes module."""
-    detail = f"got {_fmt(got)}, expected {_fmt(want)}"
+    detail = _Detail(got, want)
     if got.get("array") is None:
         raise CheckFailure(f"{what} should be numeric data but was a {got.get('type')}", detail)
     if ndarray and got.get("type") != "ndarray":

@@ -8,6 +8,7 @@ inputs or expected values.
 """
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -63,7 +64,7 @@ class GradingPlugin:
         return meta
 
     def is_hidden(self, item: pytest.Item) -> bool:
-        return Path(item.path).resolve().is_relative_to(self.assignment.hidden_tests.resolve())
+        return _is_below(str(item.path), str(self.assignment.hidden_tests))
 
     def feedback(self, error: BaseException, hidden: bool, nodeid: str) -> str:
         """The one message a student sees for a failed test."""
@@ -79,6 +80,11 @@ class GradingPlugin:
             return text if isinstance(error, LoadFailure) else f"your code {text}"
         self.internal_errors.append(f"{nodeid}: {type(error).__name__}: {error}")
         return "this test could not be run because of a grader error; your instructor has been told"
+
+
+@functools.lru_cache(maxsize=256)
+def _is_below(path: str, folder: str) -> bool:
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
 
 
 def case_id(item: pytest.Item) -> str:

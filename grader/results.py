@@ -79,11 +79,18 @@ def schema() -> dict:
     return json.loads(resources.files("grader").joinpath("results_schema.json").read_text(encoding="utf-8"))
 
 
-def validate(result: dict) -> None:
-    """Raise ``jsonschema.ValidationError`` if ``result`` does not match the shipped schema."""
-    import jsonschema
+@lru_cache(maxsize=1)
+def _validator():
+    # Compiled once to Python code: about 50x faster than an interpreting validator, which
+    # matters because every result of a batch is validated before it is written.
+    import fastjsonschema
 
-    jsonschema.validate(result, schema())
+    return fastjsonschema.compile(schema())
+
+
+def validate(result: dict) -> None:
+    """Raise ``fastjsonschema.JsonSchemaException`` if ``result`` does not match the shipped schema."""
+    _validator()(result)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

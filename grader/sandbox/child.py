@@ -31,7 +31,11 @@ def serve(sock, probes: dict[str, Callable[..., Any]], layers: dict[str, str]) -
             os._exit(0)
         reply = answer_probe(module, probes, request)
         _flush_output()
-        wire.send_message(sock, reply)
+        try:
+            wire.send_message(sock, reply)
+        except wire.WireError as exc:  # unsendable value or too large: report it as data
+            wire.send_message(sock, {"id": reply.get("id"), "ok": False,
+                                     "error": {"type": "BadResult", "message": str(exc)}})
 
 
 def _flush_output() -> None:
@@ -89,12 +93,7 @@ def answer_probe(module: types.ModuleType, probes: dict[str, Callable[..., Any]]
     if probe is None:
         return {"id": ident, "ok": False, "error": {"type": "UnknownProbe", "message": str(name)}}
     try:
-        value = probe(module, **args)
-        reply = {"id": ident, "ok": True, "value": value}
-        wire.encode_value(reply)  # fail here, as data, rather than in send_message
-        return reply
-    except wire.WireError as exc:
-        return {"id": ident, "ok": False, "error": {"type": "BadResult", "message": str(exc)}}
+        return {"id": ident, "ok": True, "value": probe(module, **args)}
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
         return {"id": ident, "ok": False, "error": {
             "type": type(exc).__name__, "message": _first_line(exc),

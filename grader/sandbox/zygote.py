@@ -14,6 +14,7 @@ the worker, whose death takes down everything else in its pid namespace.
 """
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import os
@@ -45,6 +46,10 @@ def main() -> None:
         seccomp_program = layers.build_seccomp_program()
     except layers.LayerUnavailable:
         seccomp_program = b""
+    # Everything imported so far is shared with every worker: keep the cyclic GC away from it, or
+    # each worker's first collection walks (and copy-on-write faults) the whole inherited heap.
+    gc.collect()
+    gc.freeze()
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(control, 65536, 2)
