@@ -21,7 +21,8 @@ class Assignment:
     title: str
     version: str
     root: Path
-    reference: Path
+    reference: Path | None  # the solution; absent in a student handout
+    expected: Path | None   # recorded reference answers for the public tests (handouts)
     probes: Path
     template_name: str
     points: dict[str, float]
@@ -49,7 +50,7 @@ class Assignment:
     def fingerprint(self) -> str:
         """Hash of everything that decides a score: config, tests, probes and reference."""
         digest = hashlib.sha256()
-        files = [self.root / CONFIG_NAME, self.probes, self.reference]
+        files = [self.root / CONFIG_NAME, self.probes] + [p for p in (self.reference, self.expected) if p]
         files += sorted(p for p in self.root.joinpath("tests").rglob("*.py"))
         for path in files:
             digest.update(path.name.encode())
@@ -119,14 +120,18 @@ def _build(folder: Path, raw: dict) -> Assignment:
     if any(v <= 0 for v in points.values()):
         raise ValueError("every entry of [points] must be positive")
     submission_seconds = float(limits.get("submission_seconds", 60))
-    reference, probes = (folder / raw["reference"]).resolve(), (folder / raw.get("probes", "probes.py")).resolve()
-    for what, target in (("reference", reference), ("probes", probes)):
-        if not target.is_file():
+    if "reference" not in raw and "expected" not in raw:
+        raise KeyError("reference")
+    reference = (folder / raw["reference"]).resolve() if "reference" in raw else None
+    expected = (folder / raw["expected"]).resolve() if "expected" in raw else None
+    probes = (folder / raw.get("probes", "probes.py")).resolve()
+    for what, target in (("reference", reference), ("expected", expected), ("probes", probes)):
+        if target is not None and not target.is_file():
             raise ValueError(f"{what} file {target} does not exist")
     due = raw.get("due")
     return Assignment(
         id=str(raw["id"]), title=str(raw["title"]), version=str(raw.get("version", "1")),
-        root=folder, reference=reference, probes=probes,
+        root=folder, reference=reference, expected=expected, probes=probes,
         template_name=str(raw.get("template_name", raw["id"])), points=points,
         submission_seconds=submission_seconds, test_seconds=float(limits.get("test_seconds", 10)),
         limits=Limits(memory_bytes=memory_mb << 20, cpu_seconds=int(submission_seconds) + 1,

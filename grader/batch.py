@@ -68,11 +68,11 @@ def _cached_key(path: Path) -> str | None:
 
 
 def run_batch(plan: BatchPlan, assignment: Assignment, outdir: Path, *, jobs: int, hide: list[str],
-              insecure: bool = False, on_done=None) -> None:
+              insecure: bool = False, on_done=None, lang: str | None = None) -> None:
     """Grade ``plan.todo``, writing each result as soon as it exists; ``on_done(n)`` reports progress."""
     chunks = _chunks(plan.todo, jobs)
     if jobs <= 1 or len(chunks) <= 1:
-        session = open_session(assignment, hide, insecure=insecure)
+        session = open_session(assignment, hide, insecure=insecure, lang=lang)
         try:
             for chunk in chunks:
                 _store(chunk, grade_loaded(assignment, [(e.student, s) for e, s, _ in chunk], session,
@@ -85,7 +85,7 @@ def run_batch(plan: BatchPlan, assignment: Assignment, outdir: Path, *, jobs: in
     for slot in range(jobs):
         slots.put(slot)
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                             initargs=(assignment, hide, insecure, slots)) as pool:
+                             initargs=(assignment, hide, insecure, slots, lang)) as pool:
         futures = {pool.submit(_grade_chunk, [(e.student, s) for e, s, _ in chunk]): chunk for chunk in chunks}
         for future in as_completed(futures):
             _store(futures[future], future.result(), plan.layout, outdir, on_done)
@@ -112,10 +112,10 @@ _SESSION = None
 _SETTINGS: tuple = ()
 
 
-def _init_worker(assignment: Assignment, hide: list[str], insecure: bool, slots) -> None:
+def _init_worker(assignment: Assignment, hide: list[str], insecure: bool, slots, lang: str | None) -> None:
     global _SESSION, _SETTINGS
     _SETTINGS = (assignment, insecure)
-    _SESSION = open_session(assignment, hide, insecure=insecure, slot=slots.get())
+    _SESSION = open_session(assignment, hide, insecure=insecure, slot=slots.get(), lang=lang)
     import atexit
 
     atexit.register(_SESSION.close)

@@ -34,7 +34,19 @@ def _parser() -> argparse.ArgumentParser:
     _assignment_option(grade)
     grade.add_argument("-o", "--output", type=Path, default=Path("results.json"), help="result file (default: results.json)")
     grade.add_argument("--insecure", action="store_true", help="grade even if essential sandbox layers are missing")
+    _lang_option(grade)
     grade.set_defaults(handler=_grade)
+
+    check = commands.add_parser("check", help="students: run the public tests on your file")
+    check.add_argument("file", type=Path, nargs="?", help="your .py or .ipynb (default: the template name here)")
+    _assignment_option(check)
+    _lang_option(check)
+    check.set_defaults(handler=_check)
+
+    handout = commands.add_parser("handout", help="build the students' handout zip (no hidden tests, no solution)")
+    _assignment_option(handout)
+    handout.add_argument("-o", "--output", type=Path, default=Path("handout.zip"))
+    handout.set_defaults(handler=_handout)
 
     batch = commands.add_parser("batch", help="grade a whole class: an LMS download (zip or folder)")
     batch.add_argument("input", type=Path, help="Canvas, Moodle or Gradescope download, or one file/folder per student")
@@ -44,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--roster", type=Path, help="CSV with a name column (and id, sid or email): absent students are listed as missing")
     batch.add_argument("--force", action="store_true", help="regrade submissions that already have a current result")
     batch.add_argument("--insecure", action="store_true", help="grade even if essential sandbox layers are missing")
+    _lang_option(batch)
     batch.set_defaults(handler=_batch)
 
     selftest = commands.add_parser("selftest", help="reference scores full marks, template scores 0")
@@ -60,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _lang_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lang", choices=("en", "ko"), help="language of feedback (default: config, then locale)")
+
+
 def _assignment_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-a", "--assignment", help="assignment id or folder (optional with one assignment)")
 
@@ -72,7 +89,7 @@ def _grade(args: argparse.Namespace) -> int:
     assignment = load_assignment(args.assignment)
     if not args.submission.exists():
         raise GraderError(f"{args.submission}: no such file or folder; check the path")
-    result = grade_files(assignment, [args.submission], insecure=args.insecure)[0]
+    result = grade_files(assignment, [args.submission], insecure=args.insecure, lang=args.lang)[0]
     try:
         write_json_atomic(args.output, result)
     except OSError as exc:
@@ -101,7 +118,8 @@ def _batch(args: argparse.Namespace) -> int:
     if progress:
         progress.start()
     try:
-        run_batch(plan, assignment, args.outdir, jobs=jobs, hide=hide, insecure=args.insecure, on_done=tick)
+        run_batch(plan, assignment, args.outdir, jobs=jobs, hide=hide, insecure=args.insecure, on_done=tick,
+                  lang=args.lang)
     finally:
         if progress:
             progress.stop()
@@ -113,6 +131,26 @@ def _batch(args: argparse.Namespace) -> int:
     counts = {status: sum(r["status"] == status for r in rows) for status in ("graded", "late", "error", "missing")}
     print(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing graded")
     print(f"wrote {args.outdir / 'scores.csv'}, {args.outdir / 'report.html'} and {args.outdir / 'results'}/")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from grader.i18n import choose_language
+    from grader.selfcheck import default_file, run_check
+
+    assignment = load_assignment(args.assignment)
+    lang = choose_language(args.lang, assignment.language)
+    path = args.file or default_file(assignment, lang)
+    if not path.exists():
+        raise GraderError(f"{path}: no such file; check the name")
+    return 0 if run_check(assignment, path, lang) else 1
+
+
+def _handout(args: argparse.Namespace) -> int:
+    from grader.handout import build_handout
+
+    files = build_handout(load_assignment(args.assignment), args.output)
+    print(f"wrote {args.output} ({len(files)} files; leak check passed)")
     return 0
 
 

@@ -6,4 +6,13 @@ class GraderError(Exception):
 
 
 class SubmissionError(Exception):
-    """The submission cannot be graded (encoding, broken notebook, empty zip); it scores 0."""
+    """The submission cannot be graded (encoding, broken notebook, empty zip); it scores 0.
+
+    Carries a catalogue message so that the student reads it in their language.
+    """
+
+    def __init__(self, key: str, **params: object) -> None:
+        from grader.i18n import Message
+
+        self.message = Message(f"submission.{key}", params)
+        super().__init__(str(self.message))

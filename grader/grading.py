@@ -5,6 +5,7 @@ from pathlib import Path
 
 from grader.assignment import Assignment
 from grader.errors import SubmissionError
+from grader.i18n import choose_language
 from grader.results import build_result, now, validate
 from grader.runner import Session
 from grader.submission import Submission, load_submission
@@ -29,24 +30,25 @@ def grade_loaded(assignment: Assignment, submissions: list[tuple[str, Loaded]], 
     results = []
     for (label, _), run in zip(submissions, runs):
         result = build_result(assignment, run, label=label, started_at=started, insecure=insecure,
-                              assignment_hash=fingerprint)
+                              assignment_hash=fingerprint, lang=session.lang)
         validate(result)
         results.append(result)
     return results
 
 
 def open_session(assignment: Assignment, hide: list[str], *, insecure: bool = False, slot: int = 0,
-                 public_only: bool = False) -> Session:
-    return Session(assignment, hide=hide, secure=not insecure, slot=slot, public_only=public_only)
+                 public_only: bool = False, lang: str | None = None) -> Session:
+    return Session(assignment, hide=hide, secure=not insecure, slot=slot, public_only=public_only,
+                   lang=choose_language(lang, assignment.language))
 
 
 def grade_files(assignment: Assignment, paths: list[Path], *, insecure: bool = False,
-                public_only: bool = False, session: Session | None = None) -> list[dict]:
+                public_only: bool = False, session: Session | None = None, lang: str | None = None) -> list[dict]:
     """Grade each path with the assignment's tests; one validated result dict per path."""
     submissions = [(str(p), load_or_error(Path(p), assignment)) for p in paths]
     own = session is None
     session = session or open_session(assignment, [str(Path(p).resolve().parent) for p in paths],
-                                      insecure=insecure, public_only=public_only)
+                                      insecure=insecure, public_only=public_only, lang=lang)
     try:
         return grade_loaded(assignment, submissions, session, insecure=insecure)
     finally:

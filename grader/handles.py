@@ -13,6 +13,7 @@ from typing import Any
 
 from grader import wire
 from grader.errors import SubmissionError
+from grader.i18n import Message
 from grader.sandbox import Limits, Worker, WorkerFailure, Zygote
 from grader.submission import Submission
 
@@ -28,6 +29,10 @@ class StudentError(Exception):
 class LoadFailure(Exception):
     """The submission could not be loaded at all; every test fails with this one reason."""
 
+    def __init__(self, message: Message) -> None:
+        super().__init__(str(message))
+        self.message = message
+
 
 def load_module(path, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
@@ -37,15 +42,31 @@ def load_module(path, name: str) -> ModuleType:
 
 
 class ReferenceHandle:
-    """Runs probes on the reference in the trusted process, once per distinct input."""
+    """Runs probes on the reference in the trusted process, once per distinct input.
 
-    def __init__(self, reference_path, probes_path) -> None:
-        self._module = load_module(reference_path, "grader_reference")
+    Without a reference (a student handout) it answers from recorded answers instead, which
+    exist only for the public tests' probes.
+    """
+
+    def __init__(self, reference_path, probes_path, recorded: dict[str, str] | None = None) -> None:
+        self._module = load_module(reference_path, "grader_reference") if reference_path else None
         self._probes = load_module(probes_path, "grader_probes_trusted").PROBES
-        self._cache: dict[str, str] = {}
+        self._cache: dict[str, str] = dict(recorded or {})
+
+    @classmethod
+    def for_assignment(cls, assignment) -> "ReferenceHandle":
+        recorded = json.loads(assignment.expected.read_text(encoding="utf-8")) if assignment.expected else None
+        return cls(assignment.reference, assignment.probes, recorded)
+
+    @property
+    def recorded(self) -> dict[str, str]:
+        """Every answer computed so far, in wire form (what a handout ships)."""
+        return dict(self._cache)
 
     def probe(self, name: str, **args: Any) -> Any:
         key = name + json.dumps(wire.encode_value(args), sort_keys=True)
+        if key not in self._cache and self._module is None:
+            raise KeyError(f"no recorded reference answer for probe {name}")
         if key not in self._cache:
             # Stored in wire form: both sides are compared in the same form, and every caller
             # gets its own copy (a test that mutates its expected value affects no other student).
@@ -62,7 +83,8 @@ class StudentHandle:
         self._zygote, self._slot, self._limits = zygote, slot, limits
         self._test_seconds, self._submission_seconds = test_seconds, submission_seconds
         self._worker: Worker | None = None
-        self._fatal: Exception | None = LoadFailure(str(submission)) if isinstance(submission, SubmissionError) else None
+        self._fatal: Exception | None = (LoadFailure(submission.message) if isinstance(submission, SubmissionError)
+                                         else None)
         self._spent = 0.0
         self._test_started = time.monotonic()
         self.events: list[str] = []
@@ -98,8 +120,8 @@ class StudentHandle:
     def _budget(self) -> float:
         left_total = self._submission_seconds - self._spent
         if left_total <= 0:
-            self._fatal = WorkerFailure("timeout", f"used up the submission's total time limit of "
-                                                   f"{self._submission_seconds:.0f} s")
+            self._fatal = WorkerFailure("timeout", Message("worker.total_timeout",
+                                                           {"seconds": f"{self._submission_seconds:.0f}"}))
             raise self._fatal
         return min(self._test_seconds - (time.monotonic() - self._test_started), left_total)
 
@@ -109,7 +131,7 @@ class StudentHandle:
         try:
             return action(budget)
         except WorkerFailure as failure:
-            self.events.append(failure.message)
+            self.events.append(str(failure.message))
             raise
         finally:
             self._spent += time.monotonic() - started
@@ -122,7 +144,7 @@ class StudentHandle:
             ready = self._timed(lambda budget: self._worker.start(submission.cells, submission.notebook, budget))
         except WorkerFailure as failure:
             # Loading is deterministic: a submission that hangs or dies while loading always will.
-            self._fatal = LoadFailure(f"could not load the submission: it {failure.message}")
+            self._fatal = LoadFailure(Message("load.failed", {"reason": failure.message}))
             self.load_output = bytes(self._worker.output)
             raise self._fatal from None
         first_start = not self.layers
@@ -131,8 +153,18 @@ class StudentHandle:
             self.load_output = bytes(self._worker.output)
             self.load_errors = ready.get("load_errors") or []
         if self.load_errors and not submission.notebook:
-            error = self.load_errors[0]
-            line = f" at line {error['line']}" if error.get("line") else ""
-            message = f": {error['message']}" if error.get("message") else ""
-            self._fatal = LoadFailure(f"could not load the submission: {error['type']}{line}{message}")
+            self._fatal = LoadFailure(Message("load.failed", {"reason": load_error_message(self.load_errors[0])}))
             raise self._fatal
+
+    @property
+    def load_failure(self) -> Message | None:
+        return self._fatal.message if isinstance(self._fatal, LoadFailure) else None
+
+
+def load_error_message(error: dict) -> Message:
+    """One error the worker reported while loading (type, line, message) as a message."""
+    line = Message("load.line", {"line": error["line"]}) if error.get("line") else ""
+    text = str(error.get("message") or "")
+    if error.get("type") == "SystemExit":
+        text = ""
+    return Message("load.error", {"type": str(error.get("type")), "line": line, "message": f": {text}" if text else ""})

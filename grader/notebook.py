@@ -19,17 +19,15 @@ def read_notebook(text: str, label: str) -> nbformat.NotebookNode:
     try:
         raw = json.loads(text)
     except ValueError as exc:
-        raise SubmissionError(f"{label}: not a valid notebook (JSON error at line {getattr(exc, 'lineno', '?')}); "
-                              "re-download it from Jupyter with File > Download") from None
+        raise SubmissionError("bad_notebook_json", file=label, line=getattr(exc, "lineno", "?")) from None
     if not isinstance(raw, dict) or raw.get("nbformat") != 4:
-        raise SubmissionError(f"{label}: not an nbformat v4 notebook; save it with a current Jupyter")
+        raise SubmissionError("not_v4", file=label)
     try:
         notebook = nbformat.reads(text, as_version=nbformat.NO_CONVERT)  # joins multi-line sources
         nbformat.validate(notebook)
     except Exception as exc:  # nbformat raises several validation error types
         first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise SubmissionError(f"{label}: notebook structure is invalid ({first}); "
-                              "re-save it from Jupyter") from None
+        raise SubmissionError("invalid_notebook", file=label, problem=first) from None
     return notebook
 
 

@@ -17,6 +17,7 @@ import pytest
 from grader.assignment import Assignment
 from grader.checks import CheckFailure
 from grader.handles import LoadFailure, ReferenceHandle, StudentError, StudentHandle
+from grader.i18n import Message, assignment_catalogue, catalogue
 from grader.sandbox import WorkerFailure, Zygote
 
 _PARAM_ID = "sub{}"
@@ -24,8 +25,9 @@ _PARAM_ID = "sub{}"
 
 class GradingPlugin:
     def __init__(self, assignment: Assignment, submissions: list, zygote: Zygote, slot: int,
-                 reference: ReferenceHandle) -> None:
+                 reference: ReferenceHandle, lang: str = "en") -> None:
         self.assignment = assignment
+        self.lang = lang
         self.handles = [StudentHandle(s, zygote, slot, assignment.limits, assignment.test_seconds,
                                       assignment.submission_seconds) for s in submissions]
         self.reference_handle = reference
@@ -58,28 +60,49 @@ class GradingPlugin:
             return {}
         hidden = self.is_hidden(item)
         meta = {"submission": item.callspec.params.get("student") if hasattr(item, "callspec") else None,
-                "test": case_id(item), "title": case_title(item), "hidden": hidden}
+                "test": case_id(item), "title": self.title(item), "hidden": hidden}
         if call.excinfo is not None:
-            meta["feedback"] = self.feedback(call.excinfo.value, hidden, item.nodeid)
+            meta["feedback"] = self.feedback(call.excinfo.value, hidden, item.nodeid).render(self.lang)
         return meta
 
     def is_hidden(self, item: pytest.Item) -> bool:
         return _is_below(str(item.path), str(self.assignment.hidden_tests))
 
-    def feedback(self, error: BaseException, hidden: bool, nodeid: str) -> str:
+    def title(self, item: pytest.Item) -> str:
+        """The test's title from the assignment's catalogue, plus its own parameters."""
+        name = getattr(item, "originalname", item.name)
+        titles = assignment_catalogue(str(self.assignment.root), self.lang)
+        title = titles.get(f"tests.{name}") or assignment_catalogue(str(self.assignment.root), "en").get(
+            f"tests.{name}", name)
+        own = case_id(item)
+        return f"{title} [{own.split('[', 1)[1]}" if "[" in own else title
+
+    def feedback(self, error: BaseException, hidden: bool, nodeid: str) -> Message:
         """The one message a student sees for a failed test."""
         if isinstance(error, CheckFailure):
-            return error.prop if hidden or not error.detail else f"{error.prop}: {error.detail}"
+            if hidden or error.detail is None:
+                return error.prop
+            return Message("student.raised_with_message", {"text": error.prop, "message": error.detail})
         if isinstance(error, StudentError):
-            line = f" (line {error.line})" if error.line else ""
-            text = f"{error.where or 'your code'}{line} raised {error.kind}"
-            # A student's exception text may echo hidden inputs; only public tests show it.
-            return text if hidden or not error.message else f"{text}: {error.message}"
+            return student_error_message(error, hidden)
         if isinstance(error, (WorkerFailure, LoadFailure)):
-            text = str(error)
-            return text if isinstance(error, LoadFailure) else f"your code {text}"
+            return error.message
         self.internal_errors.append(f"{nodeid}: {type(error).__name__}: {error}")
-        return "this test could not be run because of a grader error; your instructor has been told"
+        return Message("summary.grader_error")
+
+
+def student_error_message(error: StudentError, hidden: bool) -> Message:
+    """"Square.backward (line 12) raised TypeError", its text for public tests, and a hint."""
+    line = Message("student.at_line", {"line": error.line}) if error.line else ""
+    text = Message("student.raised", {"where": error.where or Message("student.your_code"), "line": line,
+                                      "kind": error.kind})
+    # A student's exception text may echo hidden inputs; only public tests show it.
+    # NotImplementedError carries the template's TODO text; its hint says the same in the chosen language.
+    if not hidden and error.message and error.kind != "NotImplementedError":
+        text = Message("student.raised_with_message", {"text": text, "message": error.message})
+    if f"hint.{error.kind}" in catalogue("en"):
+        text = Message("student.raised_with_message", {"text": text, "message": Message(f"hint.{error.kind}")})
+    return text
 
 
 @functools.lru_cache(maxsize=256)
@@ -96,10 +119,3 @@ def case_id(item: pytest.Item) -> str:
     student = callspec.params.get("student")
     own = re.sub(rf"(^|-){_PARAM_ID.format(student)}(?=-|$)", "", callspec.id).strip("-")
     return f"{name}[{own}]" if own else name
-
-
-def case_title(item: pytest.Item) -> str:
-    doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
-    title = doc.strip().splitlines()[0] if doc.strip() else getattr(item, "originalname", item.name)
-    own = case_id(item)
-    return f"{title} [{own.split('[', 1)[1]}" if "[" in own else title

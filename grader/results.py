@@ -12,6 +12,7 @@ from pathlib import Path
 import grader
 from grader.assignment import Assignment
 from grader.errors import SubmissionError
+from grader.i18n import Message
 from grader.runner import SubmissionRun
 
 _STUDENT_OUTPUT_SHOWN = 4096
@@ -22,7 +23,7 @@ def now() -> str:
 
 
 def build_result(assignment: Assignment, run: SubmissionRun, *, label: str, started_at: str,
-                 insecure: bool = False, assignment_hash: str) -> dict:
+                 insecure: bool = False, assignment_hash: str, lang: str = "en") -> dict:
     tests = []
     for number, outcome in enumerate(run.outcomes, start=1):
         points = assignment.points_for(outcome.test) or 0.0
@@ -36,41 +37,44 @@ def build_result(assignment: Assignment, run: SubmissionRun, *, label: str, star
     score = round(sum(t["score"] for t in tests), 6)
     max_score = round(sum(t["max_score"] for t in tests), 6)
     submission = run.submission
-    error = str(submission) if isinstance(submission, SubmissionError) else None
-    load_failure = next((t["output"] for t in tests if t["output"].startswith("could not load")), None)
+    not_gradable = isinstance(submission, SubmissionError)
+    # "error": none of the code could run, so its 0 says nothing about its correctness.
+    problem = run.load_failure.render(lang) if run.load_failure else None
     return {
         "score": score, "max_score": max_score, "execution_time": round(run.seconds, 3),
-        "output": _summary_text(run, tests, score, max_score, error), "output_format": "text",
+        "output": _summary_text(run, tests, score, max_score, problem, lang), "output_format": "text",
         "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
         "extra_data": {
-            # "error": nothing of the code could be run, so the 0 says nothing about its correctness.
-            "status": "error" if error or load_failure else "graded", "submission": label,
-            "chosen_file": None if error else submission.chosen,
-            "submission_sha256": None if error else submission.sha256,
+            "status": "error" if problem else "graded", "submission": label,
+            "chosen_file": None if not_gradable else submission.chosen,
+            "submission_sha256": None if not_gradable else submission.sha256,
             "assignment_id": assignment.id, "assignment_version": assignment.version,
             "assignment_hash": assignment_hash, "grader_version": grader.__version__,
             "started_at": started_at, "finished_at": now(), "sandbox_layers": run.layers,
-            "insecure": insecure, "error": error or load_failure, "events": run.events, "output_bytes": run.output_total,
+            "insecure": insecure, "error": problem, "events": run.events, "output_bytes": run.output_total,
+            "language": lang,
         },
     }
 
 
-def _summary_text(run: SubmissionRun, tests: list[dict], score: float, max_score: float, error: str | None) -> str:
+def _summary_text(run: SubmissionRun, tests: list[dict], score: float, max_score: float, problem: str | None,
+                  lang: str) -> str:
     passed = sum(t["status"] == "passed" for t in tests)
-    lines = [f"Score {score:g}/{max_score:g}: {passed} of {len(tests)} tests passed."]
-    if error:
-        lines.append(f"Not graded: {error}")
-    load_failure = next((t["output"] for t in tests if t["output"].startswith("could not load")), None)
-    if load_failure:
-        lines.append(load_failure[0].upper() + load_failure[1:])
-    for problem in run.load_errors if not load_failure else []:
-        where = f"cell {problem['cell']}, " if problem.get("cell") else ""
-        lines.append(f"Warning: {where}line {problem.get('line')}: {problem['type']}: {problem.get('message', '')}"
-                     " (that cell was skipped)")
+    lines = [Message("summary.score", {"score": f"{score:g}", "max": f"{max_score:g}", "passed": passed,
+                                       "total": len(tests)}).render(lang)]
+    if problem:
+        lines.append(Message("summary.not_graded", {"reason": problem}).render(lang))
+    for error in run.load_errors if not problem else []:
+        where = Message("summary.cell", {"cell": error["cell"]}) if error.get("cell") else ""
+        lines.append(Message("summary.cell_warning", {"where": where, "line": error.get("line"),
+                                                      "type": error["type"], "message": error.get("message", "")}
+                             ).render(lang))
     if run.load_output:
         shown = run.load_output[:_STUDENT_OUTPUT_SHOWN].decode("utf-8", "replace")
         more = max(run.output_total, len(run.load_output)) - min(len(run.load_output), _STUDENT_OUTPUT_SHOWN)
-        lines.append("Your code printed while loading:\n" + shown + (f"\n[... {more} more bytes not shown]" if more > 0 else ""))
+        lines.append(Message("summary.printed").render(lang) + "\n" + shown)
+        if more > 0:
+            lines.append(Message("summary.more_bytes", {"count": more}).render(lang))
     return "\n".join(lines)
 
 

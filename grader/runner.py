@@ -17,6 +17,7 @@ from pytest_jsonreport.plugin import JSONReport
 from grader.assignment import Assignment
 from grader.errors import GraderError, SubmissionError
 from grader.handles import ReferenceHandle
+from grader.i18n import Message
 from grader.plugin import GradingPlugin
 from grader.sandbox import Zygote, missing_essential_layers, probe_layers
 from grader.submission import Submission
@@ -42,6 +43,7 @@ class SubmissionRun:
     load_output: bytes = b""
     output_total: int = 0
     load_errors: list[dict] = field(default_factory=list)
+    load_failure: Message | None = None
     seconds: float = 0.0
 
 
@@ -54,24 +56,25 @@ class Session:
     secure: bool = True
     slot: int = 0
     public_only: bool = False
+    lang: str = "en"
 
     def __post_init__(self) -> None:
         # Order matters: the zygote must exist before the reference or any test is imported.
-        self.zygote = Zygote(str(self.assignment.probes), self.hide + [str(self.assignment.root.parent),
-                                                                          str(self.assignment.reference.parent)])
+        secrets = [self.assignment.root.parent] + ([self.assignment.reference.parent] if self.assignment.reference else [])
+        self.zygote = Zygote(str(self.assignment.probes), self.hide + [str(p) for p in secrets])
         self.layers = probe_layers(self.zygote, self.assignment.limits)
         missing = missing_essential_layers(self.layers)
         if missing and self.secure:
             self.zygote.close()
             raise GraderError(f"sandbox layers {', '.join(missing)} are not available on this machine; "
                               "grade as root on Linux, or pass --insecure to grade anyway (results marked)")
-        self.reference = ReferenceHandle(self.assignment.reference, self.assignment.probes)
+        self.reference = ReferenceHandle.for_assignment(self.assignment)
 
     def close(self) -> None:
         self.zygote.close()
 
     def run(self, submissions: list[Submission | SubmissionError]) -> list[SubmissionRun]:
-        plugin = GradingPlugin(self.assignment, submissions, self.zygote, self.slot, self.reference)
+        plugin = GradingPlugin(self.assignment, submissions, self.zygote, self.slot, self.reference, self.lang)
         report = _run_pytest(self.assignment, plugin, self.public_only)
         runs = [SubmissionRun(submission=s) for s in submissions]
         for test in report.get("tests", []):
@@ -88,6 +91,7 @@ class Session:
             run.layers, run.events = handle.layers or self.layers, handle.events
             run.load_output, run.output_total = handle.load_output, handle.output_total
             run.load_errors, run.seconds = handle.load_errors, handle.seconds
+            run.load_failure = handle.load_failure
         if plugin.internal_errors:
             raise GraderError("assignment tests failed inside the grader: " + "; ".join(plugin.internal_errors[:3]))
         return runs

@@ -52,14 +52,13 @@ def parse(name: str, data: bytes, label: str) -> Submission:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SubmissionError(f"{shown}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-                              "save the file as UTF-8 and resubmit") from None
+        raise SubmissionError("not_utf8", file=shown, byte=f"{data[exc.start]:02x}", offset=exc.start) from None
     if name.endswith(".ipynb"):
         cells, notebook = code_cells(read_notebook(text, shown)), True
     else:
         cells, notebook = [text], False
     if not any(cell.strip() for cell in cells):
-        raise SubmissionError(f"{shown}: the submission has no code; submit your filled-in template")
+        raise SubmissionError("empty", file=shown)
     return Submission(label=label, chosen=name, cells=cells, notebook=notebook, sha256=digest)
 
 
@@ -73,7 +72,7 @@ def choose(files: dict[str, bytes], preferred_stem: str | None, label: str) -> t
     candidates = {n: d for n, d in files.items() if n.lower().endswith(GRADABLE)}
     if not candidates:
         found = ", ".join(sorted(files)[:5]) or "nothing"
-        raise SubmissionError(f"{label}: no .py or .ipynb file inside (found {found}); submit the template file")
+        raise SubmissionError("no_code_file", file=label, found=found)
     if len(candidates) == 1:
         return next(iter(candidates.items()))
 
@@ -98,7 +97,7 @@ def _collect(path: Path) -> dict[str, bytes]:
 
 def _read_capped(path: Path) -> bytes:
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise SubmissionError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB; submit only your code")
+        raise SubmissionError("too_large", file=str(path), mib=MAX_FILE_BYTES >> 20)
     return path.read_bytes()
 
 
@@ -111,12 +110,12 @@ def _unzip(data: bytes, label: str) -> dict[str, bytes]:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = [i for i in archive.infolist() if not i.is_dir() and not _ignored(PurePosixPath(i.filename).parts)]
     except zipfile.BadZipFile:
-        raise SubmissionError(f"{label}: not a valid zip file; zip your submission again") from None
+        raise SubmissionError("bad_zip", file=label) from None
     if not entries:
-        raise SubmissionError(f"{label}: the zip file is empty; add your .py or .ipynb and zip again")
+        raise SubmissionError("empty_zip", file=label)
     if sum(i.file_size for i in entries) > MAX_ZIP_BYTES:
-        raise SubmissionError(f"{label}: unzips to more than {MAX_ZIP_BYTES >> 20} MiB; submit only your code")
+        raise SubmissionError("zip_too_large", file=label, mib=MAX_ZIP_BYTES >> 20)
     try:
         return {i.filename: archive.read(i) for i in entries}
-    except (zipfile.BadZipFile, RuntimeError, OSError) as exc:
-        raise SubmissionError(f"{label}: the zip file is damaged or encrypted ({exc}); zip it again") from None
+    except (zipfile.BadZipFile, RuntimeError, OSError):
+        raise SubmissionError("damaged_zip", file=label) from None

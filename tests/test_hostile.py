@@ -100,7 +100,7 @@ def test_snooping_finds_no_tests_or_reference(grade_hostile):
     ("loop_at_import.py", "did not finish within"),
     ("memory_bomb.py", "MemoryError"),
     ("fake_exit.py", "SystemExit"),
-    ("fake_os_exit.py", "exited early"),
+    ("fake_os_exit.py", "ended the process early"),
     # Python 3.11 keeps Python frames on the heap: unbounded recursion ends by time or memory.
     ("deep_recursion.py", ("crashed", "did not finish", "MemoryError")),
 ])

@@ -19,18 +19,12 @@ from dataclasses import dataclass, field
 
 import grader
 from grader import wire
+from grader.i18n import Message
 
 ESSENTIAL_LAYERS = ("process", "rlimits", "secrets", "network")
 _UID_BASE = 64000
-_SIGNAL_TEXT = {
-    signal.SIGSEGV: "crashed with a segmentation fault (often runaway recursion or a memory limit)",
-    signal.SIGXCPU: "used up its CPU time limit",
-    signal.SIGKILL: "was killed (memory or CPU limit)",
-    signal.SIGABRT: "aborted",
-    signal.SIGBUS: "crashed with a bus error",
-    signal.SIGFPE: "crashed with a floating-point exception",
-    signal.SIGXFSZ: "wrote a file larger than the limit",
-}
+_SIGNAL_KEYS = {signal.SIGSEGV: "worker.signal_segv", signal.SIGXCPU: "worker.signal_xcpu",
+                signal.SIGABRT: "worker.signal_abrt"}
 
 
 @dataclass(frozen=True)
@@ -52,10 +46,14 @@ class Limits:
 class WorkerFailure(Exception):
     """A worker ended or misbehaved; ``kind`` is one of timeout, crash, memory, output, exit, protocol."""
 
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, kind: str, message: Message) -> None:
+        super().__init__(str(message))
         self.kind = kind
         self.message = message
+
+
+def _phase(phase: str) -> Message:
+    return Message(f"worker.phase_{phase}")
 
 
 class Zygote:
@@ -80,9 +78,9 @@ class Zygote:
             socket.send_fds(self._control, [request], [sock_fd, out_fd])
             reply = self._control.recv(4096)
         except OSError as exc:
-            raise WorkerFailure("protocol", f"the sandbox supervisor is gone ({exc.strerror})") from None
+            raise WorkerFailure("protocol", Message("worker.setup")) from None
         if not reply:
-            raise WorkerFailure("protocol", "the sandbox supervisor is gone")
+            raise WorkerFailure("protocol", Message("worker.setup"))
         return int(json.loads(reply)["pid"])
 
     def close(self) -> None:
@@ -146,6 +144,9 @@ class Worker:
         os.set_blocking(out_read, False)
         self._send({"op": "load", "cells": cells, "notebook": notebook})
         self.ready = self._wait(lambda message: message.get("event") == "ready", timeout, "loading")
+        if not isinstance(self.ready.get("layers"), dict) or not isinstance(self.ready.get("load_errors", []), list):
+            self.close()
+            raise WorkerFailure("protocol", Message("worker.protocol", {"detail": "ready"}))
         return self.ready
 
     def call(self, probe: str, args: dict, timeout: float) -> dict:
@@ -193,13 +194,14 @@ class Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.close()
-                raise WorkerFailure("timeout", f"did not finish within {timeout:.3g} s while {phase}")
+                raise WorkerFailure("timeout", Message("worker.timeout", {"seconds": f"{timeout:.3g}",
+                                                                          "phase": _phase(phase)}))
             readable, _, _ = select.select([self._sock, self._out], [], [], remaining)
             if self._out in readable:
                 self._read_output()
                 if self._flooded:
                     self.close()
-                    raise WorkerFailure("output", f"printed more than {self.limits.output_kill_bytes >> 20} MiB")
+                    raise WorkerFailure("output", Message("worker.output", {"mib": self.limits.output_kill_bytes >> 20}))
             if self._sock in readable:
                 message = self._read_messages(wanted, phase)
                 if message is not None:
@@ -216,7 +218,7 @@ class Worker:
             messages = self._reader.feed(chunk) if chunk else []
         except wire.WireError as exc:
             self.close()
-            raise WorkerFailure("protocol", f"sent an invalid result ({exc})") from None
+            raise WorkerFailure("protocol", Message("worker.protocol", {"detail": str(exc)})) from None
         for message in messages:
             if message.get("event") == "exit":
                 self._exit = message.get("status") or {}
@@ -231,15 +233,18 @@ class Worker:
     def _ended(self, phase: str) -> WorkerFailure:
         status = self._exit or {}
         text = bytes(self.output[-4096:]).decode("utf-8", "replace")
-        if "OpenBLAS" in text and "alloc" in text.lower() or "MemoryError" in text:
-            return WorkerFailure("memory", f"ran out of memory while {phase}")
+        where = {"phase": _phase(phase)}
+        if ("OpenBLAS" in text and "alloc" in text.lower()) or "MemoryError" in text:
+            return WorkerFailure("memory", Message("worker.memory", where))
         if "signal" in status:
             number = status["signal"]
-            kind = "memory" if number == signal.SIGKILL else "crash"
-            return WorkerFailure(kind, f"process {_SIGNAL_TEXT.get(number, f'was killed by signal {number}')} while {phase}")
+            if number == signal.SIGKILL:
+                return WorkerFailure("memory", Message("worker.killed", where))
+            name = Message(_SIGNAL_KEYS.get(number, "worker.signal_other"), {"number": number})
+            return WorkerFailure("crash", Message("worker.crash", {**where, "signal": name}))
         if status.get("code") in (70, 71):
-            return WorkerFailure("protocol", "the sandbox could not be set up for this submission")
-        return WorkerFailure("exit", f"process exited early (code {status.get('code', '?')}) while {phase}")
+            return WorkerFailure("protocol", Message("worker.setup"))
+        return WorkerFailure("exit", Message("worker.exit", {**where, "code": status.get("code", "?")}))
 
     def _read_output(self) -> None:
         try:

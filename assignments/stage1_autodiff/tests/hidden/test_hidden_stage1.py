@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from grader.checks import check_array, check_equal, check_true
+from grader.checks import check_array, check_equal, check_variable
 
 SHAPES = {"0d": (), "1d": (7,), "2d": (3, 4)}
 
@@ -16,7 +16,7 @@ def test_square_forward_values(student, reference, shape):
     """Square forward values"""
     x = _data(SHAPES[shape], 11)
     check_array(student.probe("forward", func="square", x=x)["data"],
-                reference.probe("forward", func="square", x=x)["data"], f"square(x).data for {shape} x")
+                reference.probe("forward", func="square", x=x)["data"], "square(x).data")
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
@@ -24,7 +24,7 @@ def test_exp_forward_values(student, reference, shape):
     """Exp forward values"""
     x = _data(SHAPES[shape], 12)
     check_array(student.probe("forward", func="exp", x=x)["data"],
-                reference.probe("forward", func="exp", x=x)["data"], f"exp(x).data for {shape} x")
+                reference.probe("forward", func="exp", x=x)["data"], "exp(x).data")
 
 
 @pytest.mark.parametrize("func", ["Square", "Exp"])
@@ -33,8 +33,8 @@ def test_forward_keeps_dtype_and_shape(student, reference, func):
     x = _data((2, 5), 13, np.float32)
     got = student.probe("forward", func=func, x=x)["data"]
     want = reference.probe("forward", func=func, x=x)["data"]
-    check_equal(got["shape"], want["shape"], f"{func}: output shape")
-    check_equal(got["dtype"], want["dtype"], f"{func}: output dtype")
+    check_equal(got["shape"], want["shape"], f"{func}()(x).data.shape")
+    check_equal(got["dtype"], want["dtype"], f"{func}()(x).data.dtype")
 
 
 @pytest.mark.parametrize("shape", ["0d", "2d"])
@@ -42,7 +42,7 @@ def test_square_backward_alone(student, reference, shape):
     """Square.backward with a given upstream gradient"""
     args = {"cls": "Square", "x": _data(SHAPES[shape], 21), "gy": _data(SHAPES[shape], 22)}
     check_array(student.probe("backward_alone", **args), reference.probe("backward_alone", **args),
-                f"Square.backward(gy) for {shape} data", dtype=False)
+                "Square.backward(gy)", dtype=False)
 
 
 @pytest.mark.parametrize("shape", ["0d", "2d"])
@@ -50,15 +50,15 @@ def test_exp_backward_alone(student, reference, shape):
     """Exp.backward with a given upstream gradient"""
     args = {"cls": "Exp", "x": _data(SHAPES[shape], 23), "gy": _data(SHAPES[shape], 24)}
     check_array(student.probe("backward_alone", **args), reference.probe("backward_alone", **args),
-                f"Exp.backward(gy) for {shape} data", dtype=False)
+                "Exp.backward(gy)", dtype=False)
 
 
 def test_composite_grad_at_half(student, reference):
     """Gradient of square(exp(square(x))) through Variable.backward"""
     x = np.array(0.5)
     got, want = student.probe("composite_grad", x=x), reference.probe("composite_grad", x=x)
-    check_array(got["y"], want["y"], "the composite's output value")
-    check_array(got["grad"], want["grad"], "x.grad of the composite", dtype=False, rtol=1e-9)
+    check_array(got["y"], want["y"], "y.data")
+    check_array(got["grad"], want["grad"], "x.grad", dtype=False, rtol=1e-9)
 
 
 @pytest.mark.parametrize("chain", [["square"], ["exp"], ["square", "exp", "square"]], ids=["square", "exp", "composite"])
@@ -68,7 +68,7 @@ def test_gradient_matches_numerical_diff(student, reference, chain, shape):
     x = _data(SHAPES[shape], 31 + len(chain)) * 0.5
     got = student.probe("grad", funcs=chain, x=x)
     numeric = reference.probe("numerical_grad", funcs=chain, x=x)
-    check_array(got, numeric, f"x.grad of {'('.join(reversed(chain))}(x{')' * len(chain)} vs. the numerical derivative",
+    check_array(got, numeric, "x.grad",
                 dtype=False, rtol=1e-4, atol=1e-6)
 
 
@@ -77,9 +77,9 @@ def test_graph_links(student, reference):
     x = _data((3,), 41)
     got, want = student.probe("graph_links", x=x), reference.probe("graph_links", x=x)
     check_array(got.pop("out_creator_input_data"), want.pop("out_creator_input_data"),
-                "the data of the input recorded by exp's creator")
+                "y.creator.input.data")
     for key, expected in want.items():
-        check_equal(got.get(key), expected, f"graph link '{key}'")
+        check_equal(got.get(key), expected, key)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -87,14 +87,14 @@ def test_backward_seeds_ones_like(student, reference, dtype):
     """backward() with no grad set seeds np.ones_like(data)"""
     x = _data((2, 3), 51, np.dtype(dtype))
     got, want = student.probe("seed_grad", func="exp", x=x), reference.probe("seed_grad", func="exp", x=x)
-    check_array(got, want, "y.grad after y.backward()", ndarray=True)
+    check_array(got, want, "y.grad", ndarray=True)
 
 
 def test_deep_chain_is_iterative(student, reference):
     """backward over a chain of 5,000 functions (needs a loop, not recursion)"""
     args = {"x": _data((4,), 61), "length": 5000}
     check_array(student.probe("deep_chain", **args), reference.probe("deep_chain", **args),
-                "x.grad at the start of a 5,000-function chain", dtype=False)
+                "x.grad", dtype=False)
 
 
 @pytest.mark.parametrize("func", ["square", "exp"])
@@ -102,6 +102,6 @@ def test_call_wraps_scalar_results(student, reference, func):
     """__call__ returns a Variable whose data is an ndarray, even for 0-d input"""
     x = np.array(_data((), 71))
     got = student.probe("forward", func=func, x=x)
-    check_true(got["is_variable"], f"{func}(x) should return a Variable")
+    check_variable(got, f"{func}(x)")
     check_array(got["data"], reference.probe("forward", func=func, x=x)["data"],
-                f"{func}(x).data for 0-d x", ndarray=True)
+                f"{func}(x).data", ndarray=True)

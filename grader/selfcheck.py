@@ -1,0 +1,47 @@
+"""``grader check``: a student runs the public tests on their own file, in their language."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from grader.assignment import Assignment
+from grader.errors import GraderError
+from grader.grading import grade_files
+from grader.i18n import Message
+
+
+def default_file(assignment: Assignment, lang: str, folder: Path | None = None) -> Path:
+    folder = folder or Path.cwd()
+    for suffix in (".py", ".ipynb"):
+        candidate = folder / f"{assignment.template_name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise GraderError(Message("selfcheck.no_file", {"name": assignment.template_name}).render(lang))
+
+
+def run_check(assignment: Assignment, path: Path, lang: str, console: Console | None = None) -> bool:
+    """Public tests only, same sandbox and result format as grading; True when all pass."""
+    console = console or Console()
+    console.print(Message("selfcheck.header", {"file": path.name, "title": assignment.title}).render(lang),
+                  markup=False, highlight=False)
+    # A student's laptop may lack root-only sandbox layers; public tests are not secret, so run anyway.
+    result = grade_files(assignment, [path], insecure=True, public_only=True, lang=lang)[0]
+    table = Table(show_header=False, box=None)
+    for test in result["tests"]:
+        ok = test["status"] == "passed"
+        mark = Message("selfcheck.passed" if ok else "selfcheck.failed").render(lang)
+        table.add_row(f"[green]{mark}[/]" if ok else f"[red]{mark}[/]", test["name"],
+                      f"{test['score']:g}/{test['max_score']:g}")
+        if not ok:
+            table.add_row("", f"  {test['output']}", "")
+    console.print(table)
+    problem = result["extra_data"].get("error")
+    if problem:
+        console.print(problem, markup=False, highlight=False)
+    passed = sum(t["status"] == "passed" for t in result["tests"])
+    console.print(Message("selfcheck.footer", {"passed": passed, "total": len(result["tests"]),
+                                               "score": f"{result['score']:g}", "max": f"{result['max_score']:g}"}
+                          ).render(lang), markup=False, highlight=False)
+    return passed == len(result["tests"])

@@ -1,0 +1,105 @@
+import subprocess
+import sys
+import zipfile
+
+import nbformat
+import pytest
+
+from conftest import EXAMPLES, ROOT
+from grader.handout import build_handout, find_leaks, handout_files, secrets_of
+
+
+@pytest.fixture(scope="module")
+def files(assignment):
+    return handout_files(assignment)
+
+
+def test_handout_holds_what_students_need(files):
+    names = set(files)
+    assert {"dezero_stage1.py", "dezero_stage1.ipynb", "README.md", "grader-kit/pyproject.toml",
+            "assignments/stage1_autodiff/assignment.toml", "assignments/stage1_autodiff/public_expected.json",
+            "assignments/stage1_autodiff/tests/public/test_public_stage1.py"} <= names
+    readme = files["README.md"].decode()
+    assert "pip install ./grader-kit" in readme and "grader check" in readme and "한국어" in readme
+
+
+def test_no_hidden_test_or_solution_line_is_in_the_handout(files, assignment):
+    assert find_leaks(files, assignment) == []
+    assert not any("hidden" in name for name in files)
+    assert not any(name.startswith("reference") for name in files)
+
+
+def test_leak_check_would_catch_a_copied_hidden_test(files, assignment):
+    hidden = next(assignment.hidden_tests.glob("*.py"))
+    leaky = dict(files, **{"assignments/stage1_autodiff/tests/public/extra.py": hidden.read_bytes()})
+    assert any("hidden test name" in leak for leak in find_leaks(leaky, assignment))
+    one_line = dict(files, **{"notes.txt": b"    SHAPES = {\"0d\": (), \"1d\": (7,), \"2d\": (3, 4)}\n"})
+    assert find_leaks(one_line, assignment)
+
+
+def test_leak_check_would_catch_a_solution_line(files, assignment):
+    _, secret_lines = secrets_of(assignment)
+    assert "pending = [self.creator]" in secret_lines
+    leaky = dict(files, **{"dezero_stage1.py": files["dezero_stage1.py"] + b"\n        pending = [self.creator]\n"})
+    assert find_leaks(leaky, assignment)
+
+
+def test_template_notebook_runs_like_jupyter(files):
+    """Definitions run; every stub raises NotImplementedError with its TODO text; markdown is there."""
+    notebook = nbformat.reads(files["dezero_stage1.ipynb"].decode(), as_version=4)
+    namespace: dict = {}
+    errors = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            exec(compile(cell.source, "cell", "exec"), namespace)
+        except NotImplementedError as error:
+            errors.append(str(error))
+    assert errors and all(text.startswith("TODO: ") for text in errors)
+    import numpy as np
+
+    for stub in (lambda: namespace["Square"]().forward(np.ones(2)), lambda: namespace["Exp"]().backward(1.0),
+                 lambda: namespace["Variable"](np.ones(1)).backward(), lambda: namespace["square"](None)):
+        with pytest.raises(NotImplementedError, match="TODO: "):
+            stub()
+
+
+@pytest.mark.e2e
+def test_student_flow_from_an_unzipped_handout(tmp_path, assignment):
+    """Unzip in an empty folder, check the untouched template, then a filled-in one."""
+    handout = tmp_path / "handout.zip"
+    build_handout(assignment, handout)
+    zipfile.ZipFile(handout).extractall(tmp_path)
+    folder = tmp_path / "dezero_stage1_handout"
+
+    def check(*args):
+        return subprocess.run([sys.executable, "-m", "grader.cli", "check", *args], cwd=folder,
+                              capture_output=True, text=True, timeout=120)
+
+    untouched = check("--lang", "en")
+    assert untouched.returncode == 1 and "Traceback" not in untouched.stdout + untouched.stderr
+    assert "public tests: 0/4 passed" in untouched.stdout and "TODO stub" in untouched.stdout
+    (folder / "dezero_stage1.py").write_bytes((EXAMPLES / "correct.py").read_bytes())
+    filled = check("--lang", "ko")
+    assert filled.returncode == 0 and "4개 중 4개 통과" in filled.stdout
+
+
+def test_handout_refuses_to_build_from_a_handout(tmp_path, assignment):
+    from dataclasses import replace
+
+    from grader.errors import GraderError
+
+    with pytest.raises(GraderError, match="needs the reference"):
+        handout_files(replace(assignment, reference=None))
+
+
+def test_notebook_with_cells_out_of_order_still_grades(tmp_path, grade):
+    code = (EXAMPLES / "correct.py").read_text()
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = Variable(np.array(2.0))\nsquare(x).backward()"),  # ran later in Jupyter
+        nbformat.v4.new_code_cell(code), nbformat.v4.new_code_cell("!ls\n%timeit square(x)")])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(notebook, path)
+    result = grade(path)
+    assert result["score"] == result["max_score"] and "cell 1" in result["output"]
