@@ -32,6 +32,7 @@ class Assignment:
     visibility: dict[str, str]
     language: str
     due: datetime | None
+    late_policy: dict | None = None  # percent_per_day, max_percent, grace_hours
 
     @property
     def public_tests(self) -> Path:
@@ -138,4 +139,15 @@ def _build(folder: Path, raw: dict) -> Assignment:
                       output_bytes=int(limits.get("output_kb", 64)) << 10),
         visibility=visibility, language=str(raw.get("language", "en")),
         due=datetime.fromisoformat(due) if isinstance(due, str) else due,
+        late_policy=_late_policy(raw.get("late_policy")),
     )
+
+
+def _late_policy(raw: dict | None) -> dict | None:
+    if raw is None:
+        return None
+    policy = {"percent_per_day": float(raw.get("percent_per_day", 0)), "max_percent": float(raw.get("max_percent", 100)),
+              "grace_hours": float(raw.get("grace_hours", 0))}
+    if not 0 <= policy["percent_per_day"] <= 100 or not 0 <= policy["max_percent"] <= 100 or policy["grace_hours"] < 0:
+        raise ValueError("late_policy: percent_per_day and max_percent must be 0-100, grace_hours >= 0")
+    return policy

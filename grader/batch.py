@@ -102,7 +102,8 @@ def _chunks(todo: list, jobs: int) -> list[list]:
 def _store(chunk: list, results: list[dict], layout: str, outdir: Path, on_done) -> None:
     for (entry, _, key), result in zip(chunk, results):
         result["extra_data"].update({"student": entry.student, "name": entry.name, "lms_ids": entry.ids,
-                                     "late": entry.late, "layout": layout, "cache_key": key})
+                                     "late": entry.late, "submitted_at": entry.submitted_at, "layout": layout,
+                                     "cache_key": key})
         write_json_atomic(result_path(outdir, entry), result)
         if on_done:
             on_done(1)

@@ -59,6 +59,26 @@ def _parser() -> argparse.ArgumentParser:
     _lang_option(batch)
     batch.set_defaults(handler=_batch)
 
+    export = commands.add_parser("export", help="scores of a graded batch as an LMS import file")
+    export.add_argument("outdir", type=Path, help="the -o folder of a grader batch run")
+    export.add_argument("--to", choices=("canvas", "moodle", "csv"), required=True)
+    export.add_argument("-o", "--output", type=Path, required=True)
+    export.add_argument("--roster", type=Path, help="roster CSV (names, ids, emails; absent students listed)")
+    export.add_argument("--canvas-assignment-id", help="the number in the Canvas assignment's URL (for --to canvas)")
+    _assignment_option(export)
+    export.set_defaults(handler=_export)
+
+    gradescope = commands.add_parser("gradescope", help="Gradescope autograder: build the zip, or run inside it")
+    gradescope_commands = gradescope.add_subparsers(title="gradescope commands")
+    gs_build = gradescope_commands.add_parser("build", help="write autograder.zip (setup.sh, run_autograder, kit/)")
+    _assignment_option(gs_build)
+    gs_build.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"))
+    gs_build.set_defaults(handler=_gradescope_build)
+    gs_run = gradescope_commands.add_parser("run", help="grade inside Gradescope's /autograder layout")
+    _assignment_option(gs_run)
+    gs_run.add_argument("--root", type=Path, default=Path("/autograder"))
+    gs_run.set_defaults(handler=_gradescope_run)
+
     selftest = commands.add_parser("selftest", help="reference scores full marks, template scores 0")
     _assignment_option(selftest)
     selftest.set_defaults(handler=_selftest)
@@ -151,6 +171,60 @@ def _handout(args: argparse.Namespace) -> int:
 
     files = build_handout(load_assignment(args.assignment), args.output)
     print(f"wrote {args.output} ({len(files)} files; leak check passed)")
+    return 0
+
+
+def batch_rows(outdir: Path, roster_path: Path | None, assignment) -> list[dict]:
+    """Score rows of a graded batch folder, late policy applied."""
+    from grader.exporters import apply_late_policy
+    from grader.report import load_results, read_roster, score_rows
+
+    if not (outdir / "results").is_dir():
+        raise GraderError(f"{outdir}: no results/ folder; run grader batch -o {outdir} first")
+    results = [r for r in load_results(outdir) if r["extra_data"]["assignment_id"] == assignment.id]
+    if not results:
+        raise GraderError(f"{outdir}/results: no results for assignment {assignment.id}; check -a")
+    return apply_late_policy(score_rows(results, read_roster(roster_path) if roster_path else None), assignment)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from grader.exporters import canvas_csv, moodle_csv, plain_csv
+
+    assignment = load_assignment(args.assignment)
+    rows = batch_rows(args.outdir, args.roster, assignment)
+    skipped: list[str] = []
+    if args.to == "canvas":
+        if not args.canvas_assignment_id:
+            raise GraderError("--to canvas needs --canvas-assignment-id (the number in the assignment's Canvas URL)")
+        text, skipped = canvas_csv(rows, assignment, args.canvas_assignment_id)
+    elif args.to == "moodle":
+        text, skipped = moodle_csv(rows, assignment)
+    else:
+        text = plain_csv(rows)
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise GraderError(f"{args.output}: cannot write ({exc.strerror}); choose another -o") from None
+    print(f"wrote {args.output}: {len(rows) - len(skipped)} students")
+    if skipped:
+        print(f"left out (no {args.to} id; add them to --roster): {', '.join(skipped[:10])}"
+              + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
+    return 0
+
+
+def _gradescope_build(args: argparse.Namespace) -> int:
+    from grader.gradescope import build_autograder
+
+    files = build_autograder(load_assignment(args.assignment), args.output)
+    print(f"wrote {args.output} ({len(files)} files): upload it as the assignment's autograder")
+    return 0
+
+
+def _gradescope_run(args: argparse.Namespace) -> int:
+    from grader.gradescope import run_in_autograder
+
+    result = run_in_autograder(args.root, load_assignment(args.assignment))
+    print(f"score {result['score']:g}; wrote {args.root / 'results' / 'results.json'}")
     return 0
 
 

@@ -34,6 +34,7 @@ class Entry:
     ids: dict[str, str] = field(default_factory=dict)
     late: bool = False
     files: dict[str, bytes] = field(default_factory=dict)
+    submitted_at: str | None = None  # ISO time, when the download says
 
     def content_hash(self) -> str:
         digest = hashlib.sha256()
@@ -120,8 +121,10 @@ def _gradescope(tree: dict[str, bytes]) -> list[Entry]:
             value = person.get(f":{key}") or person.get(key)
             if value:
                 ids[key] = str(value)
+        created = info.get(":created_at") or info.get("created_at")
         entries.append(Entry(student=_slug(f"{name}_{ids['gradescope_submission']}"), name=name, ids=ids,
-                             late=bool(info.get(":late") or info.get("late")), files=files))
+                             late=bool(info.get(":late") or info.get("late")), files=files,
+                             submitted_at=str(created) if created else None))
     return entries
 
 

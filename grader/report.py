@@ -96,7 +96,8 @@ def _row(result: dict) -> dict:
     return {"student": extra.get("student", extra["submission"]), "name": extra.get("name", ""),
             **{key: ids.get(key, "") for key in ID_COLUMNS},
             "score": result["score"], "max_score": result["max_score"], "status": status,
-            "late": "yes" if extra.get("late") else "", "submission_sha256": extra.get("submission_sha256") or "",
+            "late": "yes" if extra.get("late") else "", "submitted_at": extra.get("submitted_at") or "",
+            "submission_sha256": extra.get("submission_sha256") or "",
             "chosen_file": extra.get("chosen_file") or "", "reason": extra.get("error") or ""}
 
 

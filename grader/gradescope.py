@@ -1,0 +1,112 @@
+"""Gradescope: build the autograder zip, and grade inside Gradescope's ``/autograder`` layout.
+
+The zip holds ``setup.sh`` and ``run_autograder`` at its root and the kit under ``kit/``:
+this package, the assignment (hidden tests included: they stay on Gradescope's machine and
+the sandbox hides them from student code) and the reference. ``run_autograder`` calls
+``grader gradescope run``, which always leaves a valid ``results/results.json``, even when
+grading itself fails, so Gradescope never shows "the autograder failed to execute".
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from grader.assignment import CONFIG_NAME, Assignment
+from grader.errors import GraderError
+from grader.handout import _grader_kit
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once when it builds the image (Ubuntu; apt is available).
+set -euo pipefail
+apt-get install -y python3.11 python3.11-venv
+python3.11 -m venv /autograder/venv
+/autograder/venv/bin/python -m pip install --quiet /autograder/source/kit
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this once per submission. AUTOGRADER_ROOT and GRADER_PYTHON exist for local tests.
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+PYTHON="${{GRADER_PYTHON:-$ROOT/venv/bin/python}}"
+export PYTHONPATH="$ROOT/source/kit"
+cd "$ROOT"
+exec "$PYTHON" -m grader.cli gradescope run --root "$ROOT" -a "$ROOT/source/kit/assignments/{assignment_id}"
+"""
+
+
+def build_autograder(assignment: Assignment, output: Path) -> list[str]:
+    if assignment.reference is None:
+        raise GraderError(f"{assignment.root / CONFIG_NAME}: the autograder needs the reference; build it from the kit")
+    files: dict[str, bytes] = {
+        "setup.sh": SETUP_SH.encode(),
+        "run_autograder": RUN_AUTOGRADER.format(assignment_id=assignment.root.name).encode(),
+    }
+    files.update({name.replace("grader-kit/", "kit/", 1): data for name, data in _grader_kit().items()})
+    for path in sorted(assignment.root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            files[f"kit/assignments/{assignment.root.name}/{path.relative_to(assignment.root).as_posix()}"] = path.read_bytes()
+    # The config names the reference relative to itself: keep that layout inside the kit.
+    relative = _config_value(assignment, "reference")
+    files[_normalise(f"kit/assignments/{assignment.root.name}/{relative}")] = assignment.reference.read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.external_attr = (0o755 if name in ("setup.sh", "run_autograder") else 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, files[name])
+    output.write_bytes(buffer.getvalue())
+    return sorted(files)
+
+
+def _config_value(assignment: Assignment, key: str) -> str:
+    import tomllib
+
+    return str(tomllib.loads((assignment.root / CONFIG_NAME).read_text(encoding="utf-8"))[key])
+
+
+def _normalise(path: str) -> str:
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return "/".join(parts)
+
+
+def run_in_autograder(root: Path, assignment: Assignment) -> dict:
+    """Grade ``root/submission`` and write ``root/results/results.json``; return the result."""
+    from grader.grading import grade_files
+    from grader.results import write_json_atomic
+
+    results_path = root / "results" / "results.json"
+    try:
+        metadata = _metadata(root)
+        result = grade_files(assignment, [root / "submission"])[0]
+        result["extra_data"]["gradescope"] = metadata
+    except GraderError as error:
+        result = _failure_result(str(error))
+    write_json_atomic(results_path, result)
+    return result
+
+
+def _metadata(root: Path) -> dict:
+    path = root / "submission_metadata.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
+    users = data.get("users") or []
+    return {"submission_id": data.get("id"), "created_at": data.get("created_at"),
+            "users": [{"id": u.get("id"), "email": u.get("email")} for u in users if isinstance(u, dict)]}
+
+
+def _failure_result(message: str) -> dict:
+    return {"score": 0, "output": f"The autograder could not grade this submission: {message}. "
+                                  "Your instructor has been told; please contact them.",
+            "tests": [], "visibility": "visible", "stdout_visibility": "hidden",
+            "extra_data": {"status": "error", "error": message}}
