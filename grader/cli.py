@@ -79,6 +79,22 @@ def _parser() -> argparse.ArgumentParser:
     gs_run.add_argument("--root", type=Path, default=Path("/autograder"))
     gs_run.set_defaults(handler=_gradescope_run)
 
+    upload = commands.add_parser("upload", help="post a graded batch's scores to Canvas or an LTI 1.3 platform")
+    upload_commands = upload.add_subparsers(title="upload targets")
+    canvas = upload_commands.add_parser("canvas", help="Canvas REST API (token from $CANVAS_TOKEN)")
+    canvas.add_argument("outdir", type=Path)
+    canvas.add_argument("--url", required=True, help="your Canvas address, e.g. https://canvas.example.edu")
+    canvas.add_argument("--course", required=True, help="course id (the number in the course URL)")
+    canvas.add_argument("--assignment", dest="canvas_assignment", required=True, help="Canvas assignment id")
+    lti = upload_commands.add_parser("lti", help="LTI 1.3 Assignment and Grade Services")
+    lti.add_argument("outdir", type=Path)
+    lti.add_argument("--config", type=Path, required=True, help="TOML: client_id, key_file, token_url, lineitem, user_id_column")
+    for sub, handler in ((canvas, _upload_canvas), (lti, _upload_lti)):
+        sub.add_argument("--dry-run", action="store_true", help="show exactly what would be sent, send nothing")
+        sub.add_argument("--roster", type=Path, help="roster CSV with ids/emails for matching students")
+        sub.add_argument("-a", "--assignment-id", dest="assignment", help="kit assignment id (optional with one)")
+        sub.set_defaults(handler=handler)
+
     selftest = commands.add_parser("selftest", help="reference scores full marks, template scores 0")
     _assignment_option(selftest)
     selftest.set_defaults(handler=_selftest)
@@ -226,6 +242,40 @@ def _gradescope_run(args: argparse.Namespace) -> int:
     result = run_in_autograder(args.root, load_assignment(args.assignment))
     print(f"score {result['score']:g}; wrote {args.root / 'results' / 'results.json'}")
     return 0
+
+
+def _upload_canvas(args: argparse.Namespace) -> int:
+    import os
+
+    from grader.uploads import CanvasUploader, PostedState
+
+    rows = batch_rows(args.outdir, args.roster, load_assignment(args.assignment))
+    uploader = CanvasUploader(args.url, args.course, args.canvas_assignment, os.environ.get("CANVAS_TOKEN", ""))
+    name = f"canvas-{args.course}-{args.canvas_assignment}"
+    return _finish_upload(uploader.upload(rows, PostedState(args.outdir / "uploads" / f"{name}.json"),
+                                          dry_run=args.dry_run), args.outdir, name, args.dry_run)
+
+
+def _upload_lti(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from grader.uploads import LtiConfig, LtiUploader, PostedState
+
+    config = LtiConfig.load(args.config)
+    rows = batch_rows(args.outdir, args.roster, load_assignment(args.assignment))
+    name = "lti-" + hashlib.sha256(config.lineitem.encode()).hexdigest()[:12]
+    uploader = LtiUploader(config)
+    return _finish_upload(uploader.upload(rows, PostedState(args.outdir / "uploads" / f"{name}.json"),
+                                          dry_run=args.dry_run), args.outdir, name, args.dry_run)
+
+
+def _finish_upload(report, outdir: Path, name: str, dry_run: bool) -> int:
+    path = outdir / "uploads" / f"{name}{'-dry-run' if dry_run else ''}-report.csv"
+    report.write_csv(path)
+    counts = ", ".join(f"{report.count(s)} {s}" for s in ("posted", "dry-run", "unchanged", "unknown", "stale",
+                                                           "skipped", "failed") if report.count(s))
+    print(f"{counts or 'nothing to send'}; per-student report: {path}")
+    return 1 if report.count("failed") else 0
 
 
 def _selftest(args: argparse.Namespace) -> int:
