@@ -91,7 +91,7 @@ def moodle_csv(rows: list[dict], assignment: Assignment, now: datetime | None = 
         writer.writerow([f"Participant {row['moodle_participant']}", row.get("name", ""), row.get("email", ""),
                          "No submission" if missing else "Submitted for grading",
                          "" if missing else _number(row["final_score"]), _number(float(row["max_score"] or 0)),
-                         "Yes", "-", stamp, _comment(row)])
+                         "Yes", "-", stamp, comment_for(row)])
     return buffer.getvalue(), skipped
 
 
@@ -106,7 +106,8 @@ def plain_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def _comment(row: dict) -> str:
+def comment_for(row: dict) -> str:
+    """The one-line comment an LMS shows next to the grade."""
     text = f"Autograder: {_number(float(row['score'] or 0))}/{_number(float(row['max_score'] or 0))}"
     if row.get("penalty_percent"):
         text += f", late {row['days_late']} day(s): -{_number(row['penalty_percent'])}%"

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from grader.errors import GraderError
+from grader.exporters import comment_for
 from grader.results import write_json_atomic
 
 BATCH_SIZE = 50
@@ -70,15 +71,6 @@ class PostedState:
         for student, payload in items.items():
             self.posted[student] = _fingerprint(payload)
         write_json_atomic(self.path, self.posted)
-
-
-def comment_for(row: dict) -> str:
-    text = f"Autograder: {float(row['score'] or 0):g}/{float(row['max_score'] or 0):g}"
-    if row.get("penalty_percent"):
-        text += f" (late {row['days_late']} day(s), -{row['penalty_percent']:g}%)"
-    if row.get("reason"):
-        text += f". {row['reason']}"
-    return text
 
 
 # ---- Canvas ------------------------------------------------------------------------------
