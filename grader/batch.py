@@ -95,7 +95,7 @@ def _chunks(todo: list, jobs: int) -> list[list]:
     """Big enough to amortise a pytest session, small enough to balance cores and show progress."""
     if not todo:
         return []
-    size = max(1, min(25, math.ceil(len(todo) / (max(jobs, 1) * 4))))
+    size = max(1, min(50, math.ceil(len(todo) / (max(jobs, 1) * 3))))
     return [todo[i:i + size] for i in range(0, len(todo), size)]
 
 

@@ -16,20 +16,35 @@ import pytest
 
 from grader.assignment import Assignment
 from grader.checks import CheckFailure
-from grader.handles import LoadFailure, ReferenceHandle, StudentError, StudentHandle
+from grader.handles import LoadFailure, ProbePlan, ReferenceHandle, StudentError, StudentHandle
 from grader.i18n import Message, assignment_catalogue, catalogue
 from grader.sandbox import WorkerFailure, Zygote
 
 _PARAM_ID = "sub{}"
+PLUGIN = pytest.StashKey["GradingPlugin"]()
+
+
+@pytest.fixture(scope="session")
+def student(request: pytest.FixtureRequest):
+    """The submission under test (parametrized per submission by ``GradingPlugin``)."""
+    handle = request.config.stash[PLUGIN].handles[request.param]
+    yield handle
+    handle.close()
+
+
+@pytest.fixture(scope="session")
+def reference(request: pytest.FixtureRequest) -> ReferenceHandle:
+    return request.config.stash[PLUGIN].reference_handle
 
 
 class GradingPlugin:
     def __init__(self, assignment: Assignment, submissions: list, zygote: Zygote, slot: int,
-                 reference: ReferenceHandle, lang: str = "en") -> None:
+                 reference: ReferenceHandle, lang: str = "en", plan: ProbePlan | None = None) -> None:
         self.assignment = assignment
         self.lang = lang
+        plan = plan or ProbePlan()
         self.handles = [StudentHandle(s, zygote, slot, assignment.limits, assignment.test_seconds,
-                                      assignment.submission_seconds) for s in submissions]
+                                      assignment.submission_seconds, plan) for s in submissions]
         self.reference_handle = reference
         self.internal_errors: list[str] = []
 
@@ -39,15 +54,8 @@ class GradingPlugin:
             metafunc.parametrize("student", indices, indirect=True, scope="session",
                                  ids=[_PARAM_ID.format(i) for i in indices])
 
-    @pytest.fixture(scope="session")
-    def student(self, request: pytest.FixtureRequest) -> StudentHandle:
-        handle = self.handles[request.param]
-        yield handle
-        handle.close()
-
-    @pytest.fixture(scope="session")
-    def reference(self) -> ReferenceHandle:
-        return self.reference_handle
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[PLUGIN] = self
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> None:

@@ -16,8 +16,9 @@ from pytest_jsonreport.plugin import JSONReport
 
 from grader.assignment import Assignment
 from grader.errors import GraderError, SubmissionError
-from grader.handles import ReferenceHandle
+from grader.handles import ProbePlan, ReferenceHandle
 from grader.i18n import Message
+from grader import plugin as fixtures
 from grader.plugin import GradingPlugin
 from grader.sandbox import Zygote, missing_essential_layers, probe_layers
 from grader.submission import Submission
@@ -69,12 +70,14 @@ class Session:
             raise GraderError(f"sandbox layers {', '.join(missing)} are not available on this machine; "
                               "grade as root on Linux, or pass --insecure to grade anyway (results marked)")
         self.reference = ReferenceHandle.for_assignment(self.assignment)
+        self.plan = ProbePlan()  # learnt from every submission this session grades
 
     def close(self) -> None:
         self.zygote.close()
 
     def run(self, submissions: list[Submission | SubmissionError]) -> list[SubmissionRun]:
-        plugin = GradingPlugin(self.assignment, submissions, self.zygote, self.slot, self.reference, self.lang)
+        plugin = GradingPlugin(self.assignment, submissions, self.zygote, self.slot, self.reference, self.lang,
+                               self.plan)
         report = _run_pytest(self.assignment, plugin, self.public_only)
         runs = [SubmissionRun(submission=s) for s in submissions]
         for test in report.get("tests", []):
@@ -127,7 +130,7 @@ def _run_pytest(assignment: Assignment, plugin: GradingPlugin, public_only: bool
     with contextlib.redirect_stdout(sink), _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a reference computation is not news
-        code = pytest.main(args, plugins=[report, plugin])
+        code = pytest.main(args, plugins=[report, plugin, fixtures])
     data = report.report or {}
     broken = [c for c in data.get("collectors", []) if c.get("outcome") != "passed"]
     if broken or code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):

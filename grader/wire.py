@@ -73,11 +73,16 @@ def _decode_array(header: Any) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
-def send_message(sock: socket.socket, message: dict) -> None:
+def frame(message: dict) -> bytes:
+    """One length-prefixed JSON frame."""
     payload = json.dumps(encode_value(message), allow_nan=True).encode("utf-8")
     if len(payload) > MAX_MESSAGE_BYTES:
         raise WireError(f"message of {len(payload)} bytes exceeds {MAX_MESSAGE_BYTES}")
-    sock.sendall(_HEADER.pack(len(payload)) + payload)
+    return _HEADER.pack(len(payload)) + payload
+
+
+def send_message(sock: socket.socket, message: dict) -> None:
+    sock.sendall(frame(message))
 
 
 def parse_message(payload: bytes) -> dict:

@@ -63,10 +63,19 @@ def sandbox_processes():
         state = next(line for line in status.splitlines() if line.startswith("State:")).split()[1]
         if 64000 <= uid < 64100 and state != "Z":
             found.append(entry.name)
-    if found:  # a killed tree can take a moment to be torn down by the kernel
-        time.sleep(0.5)
-        found = [pid for pid in found if Path("/proc", pid).exists()]
+    deadline = time.monotonic() + 5
+    while found and time.monotonic() < deadline:  # a killed tree can take a moment to be torn down
+        time.sleep(0.1)
+        found = [pid for pid in found if Path("/proc", pid).exists() and _state(pid) != "Z"]
     return found
+
+
+def _state(pid: str) -> str:
+    try:
+        status = Path("/proc", pid, "status").read_text()
+    except OSError:
+        return "Z"
+    return next(line for line in status.splitlines() if line.startswith("State:")).split()[1]
 
 
 def full(result):

@@ -115,7 +115,11 @@ def _hidden_paths(extra: list[str]) -> list[str]:
 
 @dataclass
 class Worker:
-    """One sandboxed process holding one submission, answering probes until closed."""
+    """One sandboxed process holding one submission, answering probes until closed.
+
+    Requests are queued (``submit``) and written as the socket accepts them while replies are
+    read, so many probes can be in flight without either side blocking on a full buffer.
+    """
 
     zygote: Zygote
     slot: int
@@ -130,6 +134,9 @@ class Worker:
     _next_id: int = 0
     _exit: dict | None = None
     _flooded: bool = False
+    _outbox: bytearray = field(default_factory=bytearray)
+    _replies: dict = field(default_factory=dict)
+    _failure: WorkerFailure | None = None
 
     def start(self, cells: list[str], notebook: bool, timeout: float) -> dict:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -142,19 +149,26 @@ class Worker:
         self._sock, self._out = ours, out_read
         self._sock.setblocking(False)
         os.set_blocking(out_read, False)
-        self._send({"op": "load", "cells": cells, "notebook": notebook})
-        self.ready = self._wait(lambda message: message.get("event") == "ready", timeout, "loading")
+        self._queue({"op": "load", "cells": cells, "notebook": notebook})
+        self._pump(lambda: self.ready is not None, timeout, "loading")
         if not isinstance(self.ready.get("layers"), dict) or not isinstance(self.ready.get("load_errors", []), list):
             self.close()
             raise WorkerFailure("protocol", Message("worker.protocol", {"detail": "ready"}))
         return self.ready
 
-    def call(self, probe: str, args: dict, timeout: float) -> dict:
-        """Run one probe; return its reply (``ok``, ``value`` or ``error``) or raise WorkerFailure."""
+    def submit(self, probe: str, args: dict) -> int:
+        """Queue one probe; its reply is collected later with ``result``."""
         self._next_id += 1
-        ident = self._next_id
-        self._send({"op": "probe", "id": ident, "probe": probe, "args": args})
-        return self._wait(lambda message: message.get("id") == ident and "ok" in message, timeout, "testing")
+        self._queue({"op": "probe", "id": self._next_id, "probe": probe, "args": args})
+        return self._next_id
+
+    def result(self, ident: int, timeout: float) -> dict:
+        """Wait for the reply to ``ident`` (``ok``, ``value`` or ``error``) or raise WorkerFailure."""
+        self._pump(lambda: ident in self._replies, timeout, "testing")
+        return self._replies.pop(ident)
+
+    def call(self, probe: str, args: dict, timeout: float) -> dict:
+        return self.result(self.submit(probe, args), timeout)
 
     @property
     def alive(self) -> bool:
@@ -163,7 +177,11 @@ class Worker:
     def close(self) -> None:
         """Kill the worker's whole tree and release our ends; safe to call twice."""
         if self._pid is not None:
-            for kill in (lambda: os.killpg(self._pid, signal.SIGKILL), lambda: os.kill(self._pid, signal.SIGKILL)):
+            # The worker (pid 1 of its namespace) directly, then the monitor's group; the worker's
+            # death takes down everything else in its namespace.
+            targets = [lambda pid=pid: os.kill(pid, signal.SIGKILL) for pid in _children(self._pid)]
+            targets += [lambda: os.killpg(self._pid, signal.SIGKILL), lambda: os.kill(self._pid, signal.SIGKILL)]
+            for kill in targets:
                 try:
                     kill()
                 except (ProcessLookupError, PermissionError):
@@ -177,41 +195,50 @@ class Worker:
             os.close(self._out)
             self._out = None
 
-    def _send(self, message: dict) -> None:
+    def _queue(self, message: dict) -> None:
         try:
-            self._sock.setblocking(True)
-            self._sock.settimeout(5)
-            wire.send_message(self._sock, message)
-        except (OSError, wire.WireError):
-            pass  # the worker is gone; _wait reports how it ended
-        finally:
-            if self._sock is not None:
-                self._sock.setblocking(False)
+            self._outbox += wire.frame(message)
+        except wire.WireError as exc:
+            raise WorkerFailure("protocol", Message("worker.protocol", {"detail": str(exc)})) from None
 
-    def _wait(self, wanted, timeout: float, phase: str) -> dict:
+    def _pump(self, done, timeout: float, phase: str) -> None:
+        """Write queued requests, read output and replies, until ``done()`` or the deadline."""
         deadline = time.monotonic() + max(timeout, 0.0)
-        while True:
+        while not done():
+            if self._sock is None:
+                raise self._failure or self._ended(phase)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.close()
                 raise WorkerFailure("timeout", Message("worker.timeout", {"seconds": f"{timeout:.3g}",
                                                                           "phase": _phase(phase)}))
-            readable, _, _ = select.select([self._sock, self._out], [], [], remaining)
+            writers = [self._sock] if self._outbox else []
+            readable, writable, _ = select.select([self._sock, self._out], writers, [], remaining)
+            if writable and self._outbox:
+                self._write()
             if self._out in readable:
                 self._read_output()
                 if self._flooded:
                     self.close()
                     raise WorkerFailure("output", Message("worker.output", {"mib": self.limits.output_kill_bytes >> 20}))
             if self._sock in readable:
-                message = self._read_messages(wanted, phase)
-                if message is not None:
-                    return message
+                self._read_messages(phase)
 
-    def _read_messages(self, wanted, phase: str) -> dict | None:
+    def _write(self) -> None:
+        try:
+            sent = self._sock.send(self._outbox)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._outbox.clear()  # the worker is gone; reading tells how it ended
+            return
+        del self._outbox[:sent]
+
+    def _read_messages(self, phase: str) -> None:
         try:
             chunk = self._sock.recv(1 << 20)
         except BlockingIOError:
-            return None
+            return
         except OSError:
             chunk = b""
         try:
@@ -222,13 +249,15 @@ class Worker:
         for message in messages:
             if message.get("event") == "exit":
                 self._exit = message.get("status") or {}
-            elif wanted(message):
-                return message
+            elif message.get("event") == "ready" and self.ready is None:
+                self.ready = message
+            elif isinstance(message.get("id"), int) and "ok" in message:
+                self._replies[message["id"]] = message
         if not chunk or self._exit is not None:
+            # Replies that arrived with the end are kept; the end is raised only to whoever waits longer.
             self._drain_output()
+            self._failure = self._ended(phase)
             self.close()
-            raise self._ended(phase)
-        return None
 
     def _ended(self, phase: str) -> WorkerFailure:
         status = self._exit or {}
@@ -271,6 +300,14 @@ class Worker:
             self.output.extend(chunk[:room])
         self.output_total += len(chunk)
         self._flooded = self.output_total > self.limits.output_kill_bytes
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            return [int(child) for child in handle.read().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def missing_essential_layers(active: dict) -> list[str]:
