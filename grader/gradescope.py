@@ -15,7 +15,7 @@ from pathlib import Path
 
 from grader.assignment import CONFIG_NAME, Assignment
 from grader.errors import GraderError
-from grader.handout import _grader_kit
+from grader.handout import grader_kit_files
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once when it builds the image (Ubuntu; apt is available).
@@ -42,7 +42,7 @@ def build_autograder(assignment: Assignment, output: Path) -> list[str]:
         "setup.sh": SETUP_SH.encode(),
         "run_autograder": RUN_AUTOGRADER.format(assignment_id=assignment.root.name).encode(),
     }
-    files.update({name.replace("grader-kit/", "kit/", 1): data for name, data in _grader_kit().items()})
+    files.update({name.replace("grader-kit/", "kit/", 1): data for name, data in grader_kit_files().items()})
     for path in sorted(assignment.root.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             files[f"kit/assignments/{assignment.root.name}/{path.relative_to(assignment.root).as_posix()}"] = path.read_bytes()
@@ -78,13 +78,18 @@ def _normalise(path: str) -> str:
 
 def run_in_autograder(root: Path, assignment: Assignment) -> dict:
     """Grade ``root/submission`` and write ``root/results/results.json``; return the result."""
-    from grader.grading import grade_files
+    from grader.grading import grade_files, open_session
     from grader.results import write_json_atomic
 
     results_path = root / "results" / "results.json"
     try:
         metadata = _metadata(root)
-        result = grade_files(assignment, [root / "submission"])[0]
+        # The whole /autograder tree (kit, results, metadata) is covered in the worker's view.
+        session = open_session(assignment, hide=[str(root.resolve())])
+        try:
+            result = grade_files(assignment, [root / "submission"], session=session)[0]
+        finally:
+            session.close()
         result["extra_data"]["gradescope"] = metadata
     except GraderError as error:
         result = _failure_result(str(error))

@@ -64,7 +64,7 @@ def handout_files(assignment: Assignment) -> dict[str, bytes]:
         titles = tomllib.loads(lang_file.read_text(encoding="utf-8")).get("tests", {})
         kept = "\n".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in titles.items() if k in public_names)
         files[f"{base}/messages/{lang_file.name}"] = f"[tests]\n{kept}\n".encode()
-    files.update(_grader_kit())
+    files.update(grader_kit_files())
     return files
 
 
@@ -90,7 +90,7 @@ def _public_answers(assignment: Assignment) -> dict[str, str]:
         session.close()
 
 
-def _grader_kit() -> dict[str, bytes]:
+def grader_kit_files() -> dict[str, bytes]:
     package = resources.files("grader")
     files = {}
     for path in sorted(Path(str(package)).rglob("*")):

@@ -5,7 +5,7 @@ import zipfile
 import nbformat
 import pytest
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES
 from grader.handout import build_handout, find_leaks, handout_files, secrets_of
 
 

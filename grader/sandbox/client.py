@@ -77,7 +77,7 @@ class Zygote:
         try:
             socket.send_fds(self._control, [request], [sock_fd, out_fd])
             reply = self._control.recv(4096)
-        except OSError as exc:
+        except OSError:
             raise WorkerFailure("protocol", Message("worker.setup")) from None
         if not reply:
             raise WorkerFailure("protocol", Message("worker.setup"))

@@ -122,8 +122,8 @@ def _worker(sock_fd: int, out_fd: int, request: dict, settings: dict, probes: di
         os._exit(71)
     try:
         child.serve(sock, probes, active)
-    except BaseException:  # noqa: BLE001 - the grader sees this as an early exit
-        import traceback; traceback.print_exc(); sys.stderr.flush()
+    except BaseException as exc:  # noqa: BLE001 - the grader sees this as an early exit
+        print(f"[grader worker stopped: {type(exc).__name__}]", file=sys.stderr, flush=True)
         os._exit(72)
     os._exit(0)
 
