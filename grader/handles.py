@@ -108,6 +108,7 @@ class StudentHandle:
         self._plan = plan or ProbePlan()
         self._queued: dict[str, int] = {}   # probe key -> request id, for the current worker
         self._answered: set[str] = set()
+        self.next: "StudentHandle | None" = None  # the submission graded after this one
         self._zygote, self._slot, self._limits = zygote, slot, limits
         self._test_seconds, self._submission_seconds = test_seconds, submission_seconds
         self._worker: Worker | None = None
@@ -133,7 +134,7 @@ class StudentHandle:
             raise self._fatal
         key = probe_key(name, args)
         self._plan.learn(key, name, args)
-        if self._worker is None or not self._worker.alive:
+        if self._worker is None or not self._worker.alive or self._worker.ready is None:
             self._start()
         if key not in self._queued:
             self._queue_from(key)
@@ -177,13 +178,35 @@ class StudentHandle:
         finally:
             self._spent += time.monotonic() - started
 
-    def _start(self) -> None:
-        self.close()
-        self._queued = {}
+    def prestart(self) -> None:
+        """Launch this submission's worker and queue its whole plan while the previous one is checked.
+
+        Only waiting is charged to a submission's time limits; a worker that loops while launched
+        early is still bounded by its CPU limit and killed when its turn comes and it does not answer.
+        """
+        if self._fatal is not None or self._worker is not None or not self._plan.keys:
+            return
         self._worker = Worker(self._zygote, self._slot, self._limits)
+        try:
+            self._worker.launch(self.submission.cells, self.submission.notebook)
+            self._queued = {}
+            self._queue_from(self._plan.keys[0])
+        except WorkerFailure:
+            self._worker = None  # the normal start will try again and report
+
+    def _start(self) -> None:
+        launched = self._worker is not None and self._worker.alive and self._worker.ready is None
+        if not launched:
+            self.close()
+            self._queued = {}
+            self._worker = Worker(self._zygote, self._slot, self._limits)
+            self._worker.launch(self.submission.cells, self.submission.notebook)
+        if self.next is not None:
+            self.next.prestart()
+            self.next = None
         submission = self.submission
         try:
-            ready = self._timed(lambda budget: self._worker.start(submission.cells, submission.notebook, budget))
+            ready = self._timed(lambda budget: self._worker.wait_ready(budget))
         except WorkerFailure as failure:
             # Loading is deterministic: a submission that hangs or dies while loading always will.
             self._fatal = LoadFailure(Message("load.failed", {"reason": failure.message}))

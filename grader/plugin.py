@@ -45,6 +45,8 @@ class GradingPlugin:
         plan = plan or ProbePlan()
         self.handles = [StudentHandle(s, zygote, slot, assignment.limits, assignment.test_seconds,
                                       assignment.submission_seconds, plan) for s in submissions]
+        for current, following in zip(self.handles, self.handles[1:]):
+            current.next = following
         self.reference_handle = reference
         self.internal_errors: list[str] = []
 

@@ -139,6 +139,11 @@ class Worker:
     _failure: WorkerFailure | None = None
 
     def start(self, cells: list[str], notebook: bool, timeout: float) -> dict:
+        self.launch(cells, notebook)
+        return self.wait_ready(timeout)
+
+    def launch(self, cells: list[str], notebook: bool) -> None:
+        """Fork the worker and hand it the code, without waiting: it loads while we do other work."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_read, out_write = os.pipe()
         try:
@@ -150,6 +155,8 @@ class Worker:
         self._sock.setblocking(False)
         os.set_blocking(out_read, False)
         self._queue({"op": "load", "cells": cells, "notebook": notebook})
+
+    def wait_ready(self, timeout: float) -> dict:
         self._pump(lambda: self.ready is not None, timeout, "loading")
         if not isinstance(self.ready.get("layers"), dict) or not isinstance(self.ready.get("load_errors", []), list):
             self.close()
@@ -200,6 +207,8 @@ class Worker:
             self._outbox += wire.frame(message)
         except wire.WireError as exc:
             raise WorkerFailure("protocol", Message("worker.protocol", {"detail": str(exc)})) from None
+        if self._sock is not None:
+            self._write()  # most requests fit the socket buffer: the worker can start on them now
 
     def _pump(self, done, timeout: float, phase: str) -> None:
         """Write queued requests, read output and replies, until ``done()`` or the deadline."""
