@@ -171,10 +171,11 @@ class LtiDouble(_Server):
     """A platform's token endpoint and ``{lineitem}/scores`` with the checks AGS requires."""
 
     def __init__(self, client_id: str, public_key: bytes, users: list[str], *, stale_status: int = 400,
-                 token_lifetime: int = 3600) -> None:
+                 token_lifetime: int = 3600, expire_tokens_after: int | None = None) -> None:
         super().__init__(_LtiHandler)
         self.client_id, self.public_key, self.users = client_id, public_key, users
         self.stale_status, self.token_lifetime = stale_status, token_lifetime
+        self.expire_tokens_after, self.accepted = expire_tokens_after, 0
         self.tokens: set[str] = set()
         self.used_jti: set[str] = set()
         self.scores: dict[str, dict] = {}
@@ -258,5 +259,8 @@ class _LtiHandler(_Handler):
             self._send(self.double.stale_status, {"error": "timestamp is not later than the stored score"})
             return
         self.double.scores[score["userId"]] = score
+        self.double.accepted += 1
+        if self.double.accepted == self.double.expire_tokens_after:
+            self.double.tokens.clear()  # every token issued so far expires now
         self._send(200, {"resultUrl": f"{self.double.url}/results/{score['userId']}"},
                    "application/vnd.ims.lis.v1.score+json")

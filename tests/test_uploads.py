@@ -174,3 +174,12 @@ def test_lti_timestamps_strictly_increase(keys, tmp_path):
         up.now = lambda: fixed
         stamps = [up._timestamp() for _ in range(3)]
     assert stamps == sorted(set(stamps)) and all("." in s and s.endswith("+00:00") for s in stamps)
+
+
+def test_lti_fetches_a_new_token_when_the_old_one_expires(tmp_path, keys):
+    key_path, public = keys
+    users = [f"s{i}@x.edu" for i in range(5)]
+    with LtiDouble("tool-1", public, users, expire_tokens_after=2) as platform:
+        report = lti(platform, key_path).upload(rows(5), PostedState(tmp_path / "s.json"), say=lambda _: None)
+        token_requests = [r for r in platform.requests if r["path"] == "/token"]
+    assert report.count("posted") == 5 and len(platform.scores) == 5 and len(token_requests) == 2
