@@ -4,9 +4,13 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from grader.i18n import Message
+
 
 def print_result(result: dict, console: Console | None = None, title: str | None = None) -> None:
     console = console or Console()
+    lang = result["extra_data"].get("language", "en")
+    passed, failed = (Message(key).render(lang) for key in ("selfcheck.passed", "selfcheck.failed"))
     table = Table(title=title or result["extra_data"]["submission"], title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("test")
@@ -16,6 +20,6 @@ def print_result(result: dict, console: Console | None = None, title: str | None
     for test in result["tests"]:
         ok = test["status"] == "passed"
         table.add_row(test["number"], test["name"], f"{test['score']:g}/{test['max_score']:g}",
-                      "[green]pass[/]" if ok else "[red]fail[/]", test["output"])
+                      f"[green]{passed}[/]" if ok else f"[red]{failed}[/]", test["output"])
     console.print(table)
     console.print(result["output"], markup=False, highlight=False)
