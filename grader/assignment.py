@@ -1,6 +1,7 @@
 """Assignment configuration: where the tests, probes and reference are, points and limits."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tomllib
@@ -48,7 +49,15 @@ class Assignment:
             return self.points[test_name]
         return self.points.get(test_name.split("[", 1)[0])
 
+    @functools.cached_property
+    def _fingerprint(self) -> str:
+        return self._hash_inputs()
+
     def fingerprint(self) -> str:
+        """Hash of everything that decides a score; computed once per loaded assignment."""
+        return self._fingerprint
+
+    def _hash_inputs(self) -> str:
         """Hash of everything that decides a score: config, tests, probes and reference."""
         digest = hashlib.sha256()
         files = [self.root / CONFIG_NAME, self.probes] + [p for p in (self.reference, self.expected) if p]

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -144,27 +145,23 @@ def progress_printer(total: int):
 
 class _RichTicker:
     def __init__(self, progress, total: int) -> None:
-        import time
-
-        self._time, self._start = time, time.monotonic()
+        self._start = time.monotonic()
         self._progress, self._task, self._done = progress, progress.add_task("grading", total=total, rate=""), 0
 
     def __call__(self, count: int) -> None:
         self._done += count
-        elapsed = max(self._time.monotonic() - self._start, 1e-6)
+        elapsed = max(time.monotonic() - self._start, 1e-6)
         self._progress.update(self._task, advance=count, rate=f"{self._done / elapsed:.1f} subm/s")
 
 
 class _LineTicker:
     def __init__(self, total: int) -> None:
-        import time
-
-        self._time, self._start, self._total, self._done, self._next = time, time.monotonic(), total, 0, 0.1
+        self._start, self._total, self._done, self._next = time.monotonic(), total, 0, 0.1
 
     def __call__(self, count: int) -> None:
         self._done += count
         if self._total and (self._done / self._total >= self._next or self._done == self._total):
-            elapsed = max(self._time.monotonic() - self._start, 1e-6)
+            elapsed = max(time.monotonic() - self._start, 1e-6)
             rate = self._done / elapsed
             eta = (self._total - self._done) / rate if rate else 0
             print(f"graded {self._done}/{self._total} ({rate:.1f} subm/s, ETA {eta:.0f} s)", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import posixpath
 import zipfile
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def build_autograder(assignment: Assignment, output: Path) -> list[str]:
             files[f"kit/assignments/{assignment.root.name}/{path.relative_to(assignment.root).as_posix()}"] = path.read_bytes()
     # The config names the reference relative to itself: keep that layout inside the kit.
     relative = _config_value(assignment, "reference")
-    files[_normalise(f"kit/assignments/{assignment.root.name}/{relative}")] = assignment.reference.read_bytes()
+    files[posixpath.normpath(f"kit/assignments/{assignment.root.name}/{relative}")] = assignment.reference.read_bytes()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(files):
@@ -64,16 +65,6 @@ def _config_value(assignment: Assignment, key: str) -> str:
     import tomllib
 
     return str(tomllib.loads((assignment.root / CONFIG_NAME).read_text(encoding="utf-8"))[key])
-
-
-def _normalise(path: str) -> str:
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part == "..":
-            parts.pop()
-        elif part not in ("", "."):
-            parts.append(part)
-    return "/".join(parts)
 
 
 def run_in_autograder(root: Path, assignment: Assignment) -> dict:
