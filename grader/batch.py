@@ -1,7 +1,8 @@
 """``grader batch``: a whole class, in parallel, resumable, one result file per student.
 
 Submissions are graded in chunks: one pytest session per chunk (start-up paid once), one
-grading process per core, each with its own zygote and sandbox slot uid. Every result is
+grading process per two cores (see ``processes_for``), each with its own zygote and sandbox
+slot uid. Every result is
 written atomically as soon as its chunk is done, and keyed by content + assignment + grader
 version, so a re-run (even after a kill) grades only what is new or changed.
 """
@@ -68,12 +69,30 @@ def _cached_key(path: Path) -> str | None:
         return None  # missing or half-written: grade again
 
 
+def processes_for(cores: int) -> tuple[int, bool]:
+    """How many grading processes ``cores`` cores get, and whether their workers compute ahead.
+
+    A grading process whose worker computes ahead keeps about two cores busy: pytest checks one
+    answer while the sandboxed worker computes the next ones and the next submission loads. So
+    N cores get ceil(N/2) such processes, and one core gets one process whose worker and
+    checker take turns. (Two computing-ahead processes on two cores measured slower than one:
+    they only add a start-up and contention.)
+    """
+    if cores <= 1:
+        return 1, False
+    return math.ceil(cores / 2), True
+
+
 def run_batch(plan: BatchPlan, assignment: Assignment, outdir: Path, *, jobs: int, hide: list[str],
               insecure: bool = False, on_done=None, lang: str | None = None) -> None:
-    """Grade ``plan.todo``, writing each result as soon as it exists; ``on_done(n)`` reports progress."""
-    chunks = _chunks(plan.todo, jobs)
-    if jobs <= 1 or len(chunks) <= 1:
-        session = open_session(assignment, hide, insecure=insecure, lang=lang)
+    """Grade ``plan.todo`` on ``jobs`` cores, writing each result as soon as it exists.
+
+    ``on_done(n)`` reports progress.
+    """
+    processes, ahead = processes_for(jobs)
+    chunks = _chunks(plan.todo, processes)
+    if processes <= 1 or len(chunks) <= 1:
+        session = open_session(assignment, hide, insecure=insecure, lang=lang, compute_ahead=ahead)
         try:
             for chunk in chunks:
                 _store(chunk, grade_loaded(assignment, [(e.student, s) for e, s, _ in chunk], session,
@@ -83,20 +102,20 @@ def run_batch(plan: BatchPlan, assignment: Assignment, outdir: Path, *, jobs: in
         return
     context = get_context("spawn")  # a clean interpreter per grading process; no inherited threads
     slots = context.Queue()
-    for slot in range(jobs):
+    for slot in range(processes):
         slots.put(slot)
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_init_worker,
                              initargs=(assignment, hide, insecure, slots, lang)) as pool:
         futures = {pool.submit(_grade_chunk, [(e.student, s) for e, s, _ in chunk]): chunk for chunk in chunks}
         for future in as_completed(futures):
             _store(futures[future], future.result(), plan.layout, outdir, on_done)
 
 
-def _chunks(todo: list, jobs: int) -> list[list]:
-    """Big enough to amortise a pytest session, small enough to balance cores and show progress."""
+def _chunks(todo: list, processes: int) -> list[list]:
+    """Big enough to amortise a pytest session, small enough to balance processes and show progress."""
     if not todo:
         return []
-    size = max(1, min(50, math.ceil(len(todo) / (max(jobs, 1) * 3))))
+    size = max(1, min(50, math.ceil(len(todo) / (max(processes, 1) * 3))))
     return [todo[i:i + size] for i in range(0, len(todo), size)]
 
 

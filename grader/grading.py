@@ -37,9 +37,9 @@ def grade_loaded(assignment: Assignment, submissions: list[tuple[str, Loaded]], 
 
 
 def open_session(assignment: Assignment, hide: list[str], *, insecure: bool = False, slot: int = 0,
-                 public_only: bool = False, lang: str | None = None) -> Session:
+                 public_only: bool = False, lang: str | None = None, compute_ahead: bool = True) -> Session:
     return Session(assignment, hide=hide, secure=not insecure, slot=slot, public_only=public_only,
-                   lang=choose_language(lang, assignment.language))
+                   lang=choose_language(lang, assignment.language), compute_ahead=compute_ahead)
 
 
 def grade_files(assignment: Assignment, paths: list[Path], *, insecure: bool = False,

@@ -44,9 +44,12 @@ class ProbePlan:
 
     Probe arguments come from the tests, never from a student's answers, so the calls one
     submission made predict the next one's; a call not seen before is simply made live.
+    With ``ahead`` off, the worker gets one probe at a time and the next submission's worker
+    is not launched early: grading then keeps one core busy instead of about two.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ahead: bool = True) -> None:
+        self.ahead = ahead
         self.keys: list[str] = []
         self.calls: dict[str, tuple[str, dict]] = {}
 
@@ -148,6 +151,9 @@ class StudentHandle:
 
     def _queue_from(self, key: str) -> None:
         """Queue this probe and every later planned one: the worker computes ahead while we check."""
+        if not self._plan.ahead:
+            self._queued[key] = self._worker.submit(*self._plan.calls[key])
+            return
         for later in self._plan.from_(key):
             if later == key or (later not in self._queued and later not in self._answered):
                 name, args = self._plan.calls[later]
@@ -184,7 +190,7 @@ class StudentHandle:
         Only waiting is charged to a submission's time limits; a worker that loops while launched
         early is still bounded by its CPU limit and killed when its turn comes and it does not answer.
         """
-        if self._fatal is not None or self._worker is not None or not self._plan.keys:
+        if not self._plan.ahead or self._fatal is not None or self._worker is not None or not self._plan.keys:
             return
         self._worker = Worker(self._zygote, self._slot, self._limits)
         try:

@@ -22,6 +22,9 @@ from grader.sandbox import WorkerFailure, Zygote
 
 _PARAM_ID = "sub{}"
 PLUGIN = pytest.StashKey["GradingPlugin"]()
+_FEEDBACK = pytest.StashKey[str]()
+_DESCRIBED = pytest.StashKey[dict]()
+_SKIP = pytest.skip.Exception
 
 
 @pytest.fixture(scope="session")
@@ -30,11 +33,6 @@ def student(request: pytest.FixtureRequest):
     handle = request.config.stash[PLUGIN].handles[request.param]
     yield handle
     handle.close()
-
-
-@pytest.fixture(scope="session")
-def reference(request: pytest.FixtureRequest) -> ReferenceHandle:
-    return request.config.stash[PLUGIN].reference_handle
 
 
 class GradingPlugin:
@@ -50,6 +48,11 @@ class GradingPlugin:
         self.reference_handle = reference
         self.internal_errors: list[str] = []
 
+    @pytest.fixture(scope="session")
+    def reference(self) -> ReferenceHandle:
+        """The reference solution, run in this trusted process (no ``request``: it is asked for by every test)."""
+        return self.reference_handle
+
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "student" in metafunc.fixturenames:
             indices = list(range(len(self.handles)))
@@ -59,21 +62,59 @@ class GradingPlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         config.stash[PLUGIN] = self
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # Nobody reads the terminal in a grading session (its output goes to a sink), and the
+        # terminal reporter handles several hooks per test; results come from the JSON report.
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            session.config.pluginmanager.unregister(reporter)
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> None:
         handle = getattr(item, "funcargs", {}).get("student")
         if isinstance(handle, StudentHandle):
             handle.begin_test()
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport | None:
+        """A graded test's report, with its one-line feedback as the failure text.
+
+        pytest's own report renders a full traceback for every failure and copies the item's
+        keywords for every phase; a batch has thousands of graded items and shows neither.
+        Skips (and anything not graded) keep pytest's own report.
+        """
+        excinfo = call.excinfo
+        if not _is_graded(item) or (excinfo is not None and isinstance(excinfo.value, _SKIP)):
+            return None
+        longrepr = None
+        if excinfo is not None:
+            feedback = self.feedback(excinfo.value, self.is_hidden(item), item.nodeid).render(self.lang)
+            item.stash[_FEEDBACK] = feedback
+            longrepr = f"{excinfo.typename}: {feedback}"
+        return pytest.TestReport(item.nodeid, item.location, {}, "passed" if excinfo is None else "failed", longrepr,
+                          call.when, duration=call.duration, start=call.start, stop=call.stop,
+                          user_properties=item.user_properties)
+
     def pytest_json_runtest_metadata(self, item: pytest.Item, call: pytest.CallInfo) -> dict:
-        if call.when == "teardown":
+        if call.when == "teardown" or not _is_graded(item):
             return {}
-        hidden = self.is_hidden(item)
-        meta = {"submission": item.callspec.params.get("student") if hasattr(item, "callspec") else None,
-                "test": case_id(item), "title": self.title(item), "hidden": hidden}
+        meta = dict(self.describe(item))
         if call.excinfo is not None:
-            meta["feedback"] = self.feedback(call.excinfo.value, hidden, item.nodeid).render(self.lang)
+            feedback = item.stash.get(_FEEDBACK, None)
+            if feedback is None:  # a skip: pytest's own report, and no feedback computed yet
+                feedback = self.feedback(call.excinfo.value, meta["hidden"], item.nodeid).render(self.lang)
+            meta["feedback"] = feedback
         return meta
+
+    def describe(self, item: pytest.Item) -> dict:
+        """What the report says of a graded item besides its outcome; worked out once per item."""
+        described = item.stash.get(_DESCRIBED, None)
+        if described is None:
+            described = {"submission": item.callspec.params["student"], "test": case_id(item),
+                         "title": self.title(item), "hidden": self.is_hidden(item)}
+            item.stash[_DESCRIBED] = described
+        return described
 
     def is_hidden(self, item: pytest.Item) -> bool:
         return _is_below(str(item.path), str(self.assignment.hidden_tests))
@@ -118,6 +159,12 @@ def student_error_message(error: StudentError, hidden: bool) -> Message:
 @functools.lru_cache(maxsize=256)
 def _is_below(path: str, folder: str) -> bool:
     return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
+def _is_graded(item: pytest.Item) -> bool:
+    """Graded items are the ones parametrized over submissions (they use the ``student`` fixture)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "student" in callspec.params
 
 
 def case_id(item: pytest.Item) -> str:

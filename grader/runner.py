@@ -58,6 +58,7 @@ class Session:
     slot: int = 0
     public_only: bool = False
     lang: str = "en"
+    compute_ahead: bool = True  # the worker computes while pytest checks: about two cores busy
 
     def __post_init__(self) -> None:
         # Order matters: the zygote must exist before the reference or any test is imported.
@@ -70,7 +71,7 @@ class Session:
             raise GraderError(f"sandbox layers {', '.join(missing)} are not available on this machine; "
                               "grade as root on Linux, or pass --insecure to grade anyway (results marked)")
         self.reference = ReferenceHandle.for_assignment(self.assignment)
-        self.plan = ProbePlan()  # learnt from every submission this session grades
+        self.plan = ProbePlan(self.compute_ahead)  # learnt from every submission this session grades
 
     def close(self) -> None:
         self.zygote.close()
