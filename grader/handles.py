@@ -80,6 +80,7 @@ class ReferenceHandle:
         self._module = load_module(reference_path, "grader_reference") if reference_path else None
         self._probes = load_module(probes_path, "grader_probes_trusted").PROBES
         self._cache: dict[str, str] = dict(recorded or {})
+        self._decoded: dict[str, Any] = {}
 
     @classmethod
     def for_assignment(cls, assignment) -> "ReferenceHandle":
@@ -96,10 +97,12 @@ class ReferenceHandle:
         if key not in self._cache and self._module is None:
             raise KeyError(f"no recorded reference answer for probe {name}")
         if key not in self._cache:
-            # Stored in wire form: both sides are compared in the same form, and every caller
-            # gets its own copy (a test that mutates its expected value affects no other student).
+            # Stored in wire form, so both sides are compared in the same form.
             self._cache[key] = json.dumps(wire.encode_value(self._probes[name](self._module, **args)))
-        return wire.decode_value(json.loads(self._cache[key]))
+        if key not in self._decoded:
+            self._decoded[key] = wire.decode_value(json.loads(self._cache[key]))
+        # Every caller gets its own copy: a test that mutates its expected value affects no other student.
+        return wire.copy_value(self._decoded[key])
 
 
 class StudentHandle:

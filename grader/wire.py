@@ -55,6 +55,17 @@ def decode_value(data: Any) -> Any:
     raise WireError(f"unexpected {type(data).__name__} in message")
 
 
+def copy_value(value: Any) -> Any:
+    """A deep copy of a decoded value (arrays copied, containers rebuilt): cheaper than decoding again."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {key: copy_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_value(item) for item in value]
+    return value
+
+
 def _decode_array(header: Any) -> np.ndarray:
     if not isinstance(header, dict) or set(header) != {"dtype", "shape", "data"}:
         raise WireError("malformed array")

@@ -53,3 +53,13 @@ def test_frames_split_across_reads_are_reassembled():
     assert reader.feed(data[:3]) == []
     [message] = reader.feed(data[3:])
     assert message["id"] == 1 and message["value"].tolist() == [0, 1, 2]
+
+
+def test_copies_of_decoded_values_share_nothing_mutable():
+    original = wire.decode_value(wire.encode_value({"data": np.arange(3.0), "links": [{"grad": np.ones(2)}]}))
+    copy = wire.copy_value(original)
+    copy["data"][0] = 99.0
+    copy["links"][0]["grad"][:] = 0.0
+    copy["links"].append("extra")
+    assert original["data"][0] == 0.0 and original["links"][0]["grad"].tolist() == [1.0, 1.0]
+    assert len(original["links"]) == 1
