@@ -174,3 +174,19 @@ def test_missing_essential_layers_refuse_unless_insecure(assignment, monkeypatch
     finally:
         lax.close()
     assert result["extra_data"]["insecure"] is True and result["score"] == result["max_score"]
+
+
+def test_a_dead_zygote_gives_a_setup_failure_not_a_hang(assignment):
+    from grader.sandbox import Limits, Worker, WorkerFailure, Zygote
+
+    zygote = Zygote(str(assignment.probes), hide=[str(ROOT)])
+    zygote._process.kill()
+    zygote._process.wait()
+    worker = Worker(zygote, 0, Limits())
+    try:
+        with pytest.raises(WorkerFailure) as failure:
+            worker.start(["pass"], False, 5)
+    finally:
+        worker.close()
+        zygote.close()
+    assert failure.value.kind == "protocol" and failure.value.message.key == "worker.setup"
