@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("input", type=Path, help="Canvas, Moodle or Gradescope download, or one file/folder per student")
     _assignment_option(batch)
     batch.add_argument("-o", "--outdir", type=Path, required=True, help="results/, scores.csv and report.html go here")
-    batch.add_argument("-j", "--jobs", type=int, default=None, help="cores to use (default: all); one grading process per two cores")
+    batch.add_argument("-j", "--jobs", type=int, default=None, help="cores to use (default: all)")
     batch.add_argument("--roster", type=Path, help="CSV with a name column (and id, sid or email): absent students are listed as missing")
     batch.add_argument("--force", action="store_true", help="regrade submissions that already have a current result")
     batch.add_argument("--insecure", action="store_true", help="grade even if essential sandbox layers are missing")
@@ -148,7 +148,7 @@ def _batch(args: argparse.Namespace) -> int:
     plan = plan_batch(args.input, assignment, args.outdir, args.force)
     jobs = max(1, args.jobs or default_jobs())
     print(f"{len(plan.entries)} submissions ({plan.layout} layout): {plan.skipped} already graded, "
-          f"{len(plan.todo)} to grade on {jobs} core(s), {processes_for(jobs)[0]} grading process(es)")
+          f"{len(plan.todo)} to grade on {jobs} core(s), {processes_for(jobs, len(plan.todo))[0]} grading process(es)")
     hide = [str(args.input.resolve() if args.input.is_dir() else args.input.resolve().parent), str(args.outdir.resolve())]
     progress, tick = progress_printer(len(plan.todo))
     if progress:

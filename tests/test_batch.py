@@ -98,3 +98,30 @@ def test_bad_roster_fails_before_grading_with_one_line(tmp_path):
     roster.write_text("email\nx@y\n")
     done = batch(canvas_zip(tmp_path / "c.zip", 2), "-o", tmp_path / "out", "--roster", roster)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "no 'name' column" in done.stderr
+
+
+def test_processes_follow_cores_and_class_size():
+    from grader.batch import SUBMISSIONS_PER_PROCESS, processes_for
+
+    assert processes_for(1, 10_000) == (1, False)          # -j 1: one core, worker and checker take turns
+    assert processes_for(2, 40) == (1, True)               # too few to repay a second start-up
+    assert processes_for(2, 2 * SUBMISSIONS_PER_PROCESS) == (2, True)
+    assert processes_for(8, 10_000) == (8, True)
+
+
+def test_several_grading_processes_give_the_same_results_as_one(tmp_path, assignment, monkeypatch):
+    from grader import batch as batching
+
+    source = canvas_zip(tmp_path / "canvas.zip", 12)
+    outputs = {}
+    for jobs in (1, 2):
+        monkeypatch.setattr(batching, "SUBMISSIONS_PER_PROCESS", 4)  # 13 submissions: 2 processes at -j 2
+        out = tmp_path / f"out{jobs}"
+        plan = batching.plan_batch(source, assignment, out, force=False)
+        assert batching.processes_for(jobs, len(plan.todo))[0] == jobs
+        batching.run_batch(plan, assignment, out, jobs=jobs, hide=[str(tmp_path)])
+        outputs[jobs] = {p.name: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    assert len(outputs[1]) == 13 and outputs[1].keys() == outputs[2].keys()
+    for name, result in outputs[1].items():
+        assert outputs[2][name]["score"] == result["score"], name
+        assert [t["status"] for t in outputs[2][name]["tests"]] == [t["status"] for t in result["tests"]], name
