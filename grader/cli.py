@@ -147,8 +147,9 @@ def _batch(args: argparse.Namespace) -> int:
         raise GraderError(f"{args.outdir}: cannot create the output folder ({exc.strerror}); choose another -o") from None
     plan = plan_batch(args.input, assignment, args.outdir, args.force)
     jobs = max(1, args.jobs or default_jobs())
+    where = f" on {jobs} core(s), {processes_for(jobs, len(plan.todo))[0]} grading process(es)" if plan.todo else ""
     print(f"{len(plan.entries)} submissions ({plan.layout} layout): {plan.skipped} already graded, "
-          f"{len(plan.todo)} to grade on {jobs} core(s), {processes_for(jobs, len(plan.todo))[0]} grading process(es)")
+          f"{len(plan.todo)} to grade{where}")
     hide = [str(args.input.resolve() if args.input.is_dir() else args.input.resolve().parent), str(args.outdir.resolve())]
     progress, tick = progress_printer(len(plan.todo))
     if progress:
