@@ -121,7 +121,7 @@ def _run_pytest(assignment: Assignment, plugin: GradingPlugin, public_only: bool
     args = [str(f) for f in folders if f.is_dir()] + [
         "-c", os.devnull, "--rootdir", str(assignment.root), "--import-mode=importlib",
         "-p", "pytest_jsonreport.plugin", "--json-report-file=none",
-        "--json-report-omit", "log", "streams", "traceback", "keywords", "warnings",
+        "--json-report-omit", "log", "streams", "traceback", "keywords", "warnings", "collectors",
         # Per-test plugins that cost a millisecond or more per test and that trusted tests do not need.
         "-p", "no:cacheprovider", "-p", "no:logging", "-p", "no:warnings", "-p", "no:faulthandler",
         "-p", "no:doctest", "-p", "no:unraisableexception", "-p", "no:threadexception",
@@ -133,9 +133,9 @@ def _run_pytest(assignment: Assignment, plugin: GradingPlugin, public_only: bool
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a reference computation is not news
         code = pytest.main(args, plugins=[report, plugin, fixtures])
     data = report.report or {}
-    broken = [c for c in data.get("collectors", []) if c.get("outcome") != "passed"]
+    broken = plugin.broken_collectors
     if broken or code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
-        where = broken[0].get("nodeid") if broken else str(assignment.root / "tests")
+        where = broken[0] if broken else str(assignment.root / "tests")
         raise GraderError(f"{where}: the assignment's tests could not be collected (pytest exit {int(code)}); "
                           "run pytest on that folder to see why")
     return data

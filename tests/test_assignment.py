@@ -44,3 +44,20 @@ def test_bad_config_is_one_line_naming_the_file(tmp_path, text, fragment):
 def test_unknown_assignment_lists_known_ones(tmp_path):
     with pytest.raises(GraderError, match="known ones are a1"):
         load_assignment("zzz", repo_root=make(tmp_path, GOOD))
+
+
+@pytest.mark.e2e
+def test_a_hidden_test_file_that_cannot_be_imported_is_named(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from grader.grading import grade_files
+
+    root = Path(__file__).resolve().parent.parent
+    copy = tmp_path / "assignments" / "stage1_autodiff"
+    shutil.copytree(root / "assignments" / "stage1_autodiff", copy)
+    shutil.copytree(root / "reference", tmp_path / "reference")
+    (copy / "tests" / "hidden" / "test_broken.py").write_text("import numpy as np\ndef test_x(student:\n")
+    assignment = load_assignment("stage1_autodiff", repo_root=tmp_path)
+    with pytest.raises(GraderError, match=r"test_broken\.py.*could not be collected"):
+        grade_files(assignment, [root / "examples" / "submissions" / "correct.py"])
