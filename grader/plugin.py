@@ -35,6 +35,12 @@ def student(request: pytest.FixtureRequest):
     handle.close()
 
 
+@pytest.fixture(scope="session")
+def reference(request: pytest.FixtureRequest) -> ReferenceHandle:
+    """The reference solution, run in this trusted process."""
+    return request.config.stash[PLUGIN].reference_handle
+
+
 class GradingPlugin:
     def __init__(self, assignment: Assignment, submissions: list, zygote: Zygote, slot: int,
                  reference: ReferenceHandle, lang: str = "en", plan: ProbePlan | None = None) -> None:
@@ -49,11 +55,6 @@ class GradingPlugin:
         self.internal_errors: list[str] = []
         self.broken_collectors: list[str] = []  # test files that failed to import or collect
         self._hidden_folder = str(assignment.hidden_tests)
-
-    @pytest.fixture(scope="session")
-    def reference(self) -> ReferenceHandle:
-        """The reference solution, run in this trusted process (no ``request``: it is asked for by every test)."""
-        return self.reference_handle
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "student" in metafunc.fixturenames:
