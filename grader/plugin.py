@@ -98,9 +98,7 @@ class GradingPlugin:
             return None
         longrepr = None
         if excinfo is not None:
-            feedback = self.feedback(excinfo.value, self.is_hidden(item), item.nodeid).render(self.lang)
-            item.stash[_FEEDBACK] = feedback
-            longrepr = f"{excinfo.typename}: {feedback}"
+            longrepr = f"{excinfo.typename}: {self.feedback_text(item, excinfo.value)}"
         return pytest.TestReport(item.nodeid, item.location, {}, "passed" if excinfo is None else "failed", longrepr,
                           call.when, duration=call.duration, start=call.start, stop=call.stop,
                           user_properties=item.user_properties)
@@ -110,11 +108,17 @@ class GradingPlugin:
             return {}
         meta = dict(self.describe(item))
         if call.excinfo is not None:
-            feedback = item.stash.get(_FEEDBACK, None)
-            if feedback is None:  # a skip: pytest's own report, and no feedback computed yet
-                feedback = self.feedback(call.excinfo.value, meta["hidden"], item.nodeid).render(self.lang)
-            meta["feedback"] = feedback
+            meta["feedback"] = self.feedback_text(item, call.excinfo.value)
         return meta
+
+    def feedback_text(self, item: pytest.Item, error: BaseException) -> str:
+        """The rendered feedback for the error that failed ``item``; worked out once, since an error
+        the grader does not expect is recorded as an internal error each time it is looked at."""
+        text = item.stash.get(_FEEDBACK, None)
+        if text is None:
+            text = self.feedback(error, self.is_hidden(item), item.nodeid).render(self.lang)
+            item.stash[_FEEDBACK] = text
+        return text
 
     def describe(self, item: pytest.Item) -> dict:
         """What the report says of a graded item besides its outcome; worked out once per item."""

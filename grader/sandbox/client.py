@@ -62,6 +62,7 @@ class Spawned:
         self.failed = False
 
     def pid(self) -> int | None:
+        """The pid, or None if the zygote never forked it (it died or answered garbage)."""
         while self.value is None and not self.failed:
             self._zygote._read_reply()
         return self.value
@@ -107,10 +108,7 @@ class Zygote:
         except (OSError, ValueError, KeyError, TypeError):
             pid = None
         spawned = self._unanswered.popleft()
-        if pid is None:
-            spawned.failed = True
-            raise WorkerFailure("protocol", Message("worker.setup"))
-        spawned.value = pid
+        spawned.value, spawned.failed = pid, pid is None
 
     def close(self) -> None:
         self._control.close()
@@ -213,10 +211,7 @@ class Worker:
     def close(self) -> None:
         """Kill the worker's whole tree and release our ends; safe to call twice."""
         if self._spawned is not None:
-            try:
-                monitor = self._spawned.pid()
-            except WorkerFailure:
-                monitor = None
+            monitor = self._spawned.pid()
             self._spawned = None
             if monitor is not None:
                 # The worker (pid 1 of its namespace) directly, then the monitor's group; the worker's
@@ -303,7 +298,7 @@ class Worker:
             self.close()
 
     def _ended(self, phase: str) -> WorkerFailure:
-        if not self._exit and self._never_forked():
+        if not self._exit and self._spawned is not None and self._spawned.pid() is None:
             return WorkerFailure("protocol", Message("worker.setup"))
         status = self._exit or {}
         text = bytes(self.output[-4096:]).decode("utf-8", "replace")
@@ -319,12 +314,6 @@ class Worker:
         if status.get("code") in (70, 71):
             return WorkerFailure("protocol", Message("worker.setup"))
         return WorkerFailure("exit", Message("worker.exit", {**where, "code": status.get("code", "?")}))
-
-    def _never_forked(self) -> bool:
-        try:
-            return self._spawned is not None and self._spawned.pid() is None
-        except WorkerFailure:
-            return True
 
     def _read_output(self) -> None:
         try:
