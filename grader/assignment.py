@@ -14,6 +14,7 @@ from grader.sandbox import Limits
 
 CONFIG_NAME = "assignment.toml"
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+LOAD_POLICIES = ("grade_defined", "zero")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class Assignment:
     language: str
     due: datetime | None
     late_policy: dict | None = None  # percent_per_day, max_percent, grace_hours
+    # A probe's deadline: max(floor, factor x the reference's time for the same probe), within test_seconds.
+    floor_seconds: float = 1.0
+    reference_factor: float = 100.0
+    load_on_error: str = "grade_defined"  # or "zero": a .py whose module-level code raises scores 0
 
     @property
     def public_tests(self) -> Path:
@@ -139,16 +144,25 @@ def _build(folder: Path, raw: dict) -> Assignment:
         if target is not None and not target.is_file():
             raise ValueError(f"{what} file {target} does not exist")
     due = raw.get("due")
+    load_on_error = str(raw.get("load", {}).get("on_error", "grade_defined"))
+    if load_on_error not in LOAD_POLICIES:
+        raise ValueError(f"load.on_error = '{load_on_error}' is not one of {', '.join(LOAD_POLICIES)}")
+    test_seconds = float(limits.get("test_seconds", 10))
+    floor_seconds, factor = float(limits.get("floor_seconds", 1)), float(limits.get("reference_factor", 100))
+    if not 0 < floor_seconds <= test_seconds or factor < 1:
+        raise ValueError("limits.floor_seconds must be above 0 and at most test_seconds, "
+                         "limits.reference_factor at least 1")
     return Assignment(
         id=str(raw["id"]), title=str(raw["title"]), version=str(raw.get("version", "1")),
         root=folder, reference=reference, expected=expected, probes=probes,
         template_name=str(raw.get("template_name", raw["id"])), points=points,
-        submission_seconds=submission_seconds, test_seconds=float(limits.get("test_seconds", 10)),
+        submission_seconds=submission_seconds, test_seconds=test_seconds,
         limits=Limits(memory_bytes=memory_mb << 20, cpu_seconds=int(submission_seconds) + 1,
                       output_bytes=int(limits.get("output_kb", 64)) << 10),
         visibility=visibility, language=str(raw.get("language", "en")),
         due=datetime.fromisoformat(due) if isinstance(due, str) else due,
         late_policy=_late_policy(raw.get("late_policy")),
+        floor_seconds=floor_seconds, reference_factor=factor, load_on_error=load_on_error,
     )
 
 

@@ -59,3 +59,10 @@ def check_variable(got: dict, what: str) -> None:
     if not got.get("is_variable"):
         raise CheckFailure(Message("check.not_variable", {"what": what}),
                            Message("check.equal_detail", {"got": got.get("output_type"), "expected": "Variable"}))
+
+
+def check_true(condition: bool, key: str, what: str) -> None:
+    """A property of the student's answer with no reference value to compare: ``key`` names it
+    in the grader's catalogue (``check.*``), so it reads the same in every language."""
+    if not condition:
+        raise CheckFailure(Message(key, {"what": what}))

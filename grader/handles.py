@@ -12,18 +12,19 @@ from types import ModuleType
 from typing import Any
 
 from grader import wire
+from grader.assignment import Assignment
 from grader.errors import SubmissionError
 from grader.i18n import Message
-from grader.sandbox import Limits, Worker, WorkerFailure, Zygote
+from grader.sandbox import Worker, WorkerFailure, Zygote
 from grader.submission import Submission
 
 
 class StudentError(Exception):
     """A probe raised inside the student's code; ``kind`` is the exception's type name."""
 
-    def __init__(self, kind: str, message: str, where: str | None, line: int | None) -> None:
+    def __init__(self, kind: str, message: str, where: str | None, line: int | None, probe: str = "") -> None:
         super().__init__(f"{where or 'your code'} raised {kind}")
-        self.kind, self.message, self.where, self.line = kind, message, where, line
+        self.kind, self.message, self.where, self.line, self.probe = kind, message, where, line, probe
 
 
 class LoadFailure(Exception):
@@ -81,6 +82,7 @@ class ReferenceHandle:
         self._probes = load_module(probes_path, "grader_probes_trusted").PROBES
         self._cache: dict[str, str] = dict(recorded or {})
         self._decoded: dict[str, Any] = {}
+        self._seconds: dict[str, float] = {}
 
     @classmethod
     def for_assignment(cls, assignment) -> "ReferenceHandle":
@@ -97,26 +99,49 @@ class ReferenceHandle:
         if key not in self._cache and self._module is None:
             raise KeyError(f"no recorded reference answer for probe {name}")
         if key not in self._cache:
+            started = time.perf_counter()
+            answer = self._probes[name](self._module, **args)
+            self._seconds[key] = time.perf_counter() - started
             # Stored in wire form, so both sides are compared in the same form.
-            self._cache[key] = json.dumps(wire.encode_value(self._probes[name](self._module, **args)))
+            self._cache[key] = json.dumps(wire.encode_value(answer))
         if key not in self._decoded:
             self._decoded[key] = wire.decode_value(json.loads(self._cache[key]))
         # Every caller gets its own copy: a test that mutates its expected value affects no other student.
         return wire.copy_value(self._decoded[key])
 
 
-class StudentHandle:
-    """One submission's worker, restarted after a crash, within per-test and total deadlines."""
+    def seconds(self, name: str, args: dict) -> float | None:
+        """How long the reference took for this probe call (run now if need be); None if unknown."""
+        key = probe_key(name, args)
+        if key not in self._seconds and self._module is not None and key not in self._cache:
+            try:
+                self.probe(name, **args)
+            except Exception:  # noqa: BLE001 - a broken probe fails loudly where the test calls it
+                return None
+        return self._seconds.get(key)
 
-    def __init__(self, submission: Submission | SubmissionError, zygote: Zygote, slot: int, limits: Limits,
-                 test_seconds: float, submission_seconds: float, plan: ProbePlan | None = None) -> None:
+
+class StudentHandle:
+    """One submission's worker, restarted after a crash, within per-probe, per-test and total deadlines.
+
+    A probe's deadline is max(floor, factor x the reference's time for the same call), so a
+    ``backward`` that never returns costs about a second per test instead of the whole test
+    limit, while code far slower than the reference still passes. Loading keeps the test limit.
+    """
+
+    def __init__(self, submission: Submission | SubmissionError, zygote: Zygote, slot: int,
+                 assignment: Assignment, plan: ProbePlan | None = None,
+                 reference: ReferenceHandle | None = None) -> None:
         self.submission = submission
         self._plan = plan or ProbePlan()
         self._queued: dict[str, int] = {}   # probe key -> request id, for the current worker
         self._answered: set[str] = set()
         self.next: "StudentHandle | None" = None  # the submission graded after this one
-        self._zygote, self._slot, self._limits = zygote, slot, limits
-        self._test_seconds, self._submission_seconds = test_seconds, submission_seconds
+        self._zygote, self._slot, self._limits = zygote, slot, assignment.limits
+        self._test_seconds, self._submission_seconds = assignment.test_seconds, assignment.submission_seconds
+        self._floor, self._factor = assignment.floor_seconds, assignment.reference_factor
+        self._grade_defined = assignment.load_on_error == "grade_defined"
+        self._reference = reference
         self._worker: Worker | None = None
         self._fatal: Exception | None = (LoadFailure(submission.message) if isinstance(submission, SubmissionError)
                                          else None)
@@ -146,11 +171,19 @@ class StudentHandle:
             self._queue_from(key)
         ident = self._queued.pop(key)
         self._answered.add(key)
-        reply = self._timed(lambda budget: self._worker.result(ident, budget))
+        deadline = self._probe_deadline(name, args)
+        reply = self._timed(lambda budget: self._worker.result(ident, min(budget, deadline)))
         if reply.get("ok"):
             return reply.get("value")
         error = reply.get("error") or {}
-        raise StudentError(str(error.get("type")), str(error.get("message", "")), error.get("where"), error.get("line"))
+        raise StudentError(str(error.get("type")), str(error.get("message", "")), error.get("where"), error.get("line"),
+                           name)
+
+    def _probe_deadline(self, name: str, args: dict) -> float:
+        reference = self._reference.seconds(name, args) if self._reference is not None else None
+        if reference is None:  # a handout without recorded timings: the test limit alone
+            return self._test_seconds
+        return max(self._floor, self._factor * reference)
 
     def _queue_from(self, key: str) -> None:
         """Queue this probe and every later planned one: the worker computes ahead while we check."""
@@ -226,9 +259,18 @@ class StudentHandle:
         if first_start:
             self.load_output = bytes(self._worker.output)
             self.load_errors = ready.get("load_errors") or []
-        if self.load_errors and not submission.notebook:
+        if self.load_errors and not submission.notebook and not self.graded_partially(ready):
             self._fatal = LoadFailure(Message("load.failed", {"reason": load_error_message(self.load_errors[0])}))
             raise self._fatal
+
+    def graded_partially(self, ready: dict) -> bool:
+        """A .py that stopped loading is graded on what it defined first, if the policy says so.
+
+        Like a teacher reading the file: the book's own demo lines end with one that raises on
+        purpose. A file that defined no function or class before failing has nothing to grade.
+        """
+        defined = ready.get("defined")
+        return self._grade_defined and isinstance(defined, list) and len(defined) > 0
 
     @property
     def load_failure(self) -> Message | None:

@@ -17,7 +17,7 @@ import pytest
 from grader.assignment import Assignment
 from grader.checks import CheckFailure
 from grader.handles import LoadFailure, ProbePlan, ReferenceHandle, StudentError, StudentHandle
-from grader.i18n import Message, assignment_catalogue, catalogue
+from grader.i18n import Message, assignment_catalogue
 from grader.sandbox import WorkerFailure, Zygote
 
 _PARAM_ID = "sub{}"
@@ -47,8 +47,7 @@ class GradingPlugin:
         self.assignment = assignment
         self.lang = lang
         plan = plan or ProbePlan()
-        self.handles = [StudentHandle(s, zygote, slot, assignment.limits, assignment.test_seconds,
-                                      assignment.submission_seconds, plan) for s in submissions]
+        self.handles = [StudentHandle(s, zygote, slot, assignment, plan, reference) for s in submissions]
         for current, following in zip(self.handles, self.handles[1:]):
             current.next = following
         self.reference_handle = reference
@@ -164,9 +163,41 @@ def student_error_message(error: StudentError, hidden: bool) -> Message:
     # NotImplementedError carries the template's TODO text; its hint says the same in the chosen language.
     if not hidden and error.message and error.kind != "NotImplementedError":
         text = Message("student.raised_with_message", {"text": text, "message": error.message})
-    if f"hint.{error.kind}" in catalogue("en"):
-        text = Message("student.raised_with_message", {"text": text, "message": Message(f"hint.{error.kind}")})
+    hint = likely_bug(error)
+    if hint is not None:
+        text = Message("student.raised_with_message", {"text": text, "message": Message(hint)})
     return text
+
+
+# Probes that set a function's input and output themselves: a missing attribute there is not __call__'s fault.
+_PROBES_WITHOUT_CALL = {"backward_alone"}
+_MISSING_ATTRIBUTE = re.compile(r"has no attribute '(\w+)'")
+_ATTRIBUTE_HINTS = {"input": "hint.call_links", "output": "hint.call_links", "creator": "hint.creator",
+                    "grad": "hint.grad_attribute"}
+
+
+def likely_bug(error: StudentError) -> str | None:
+    """The hint key for the bug the evidence points to, or None when it points nowhere in particular.
+
+    The exception type alone is not evidence: an AttributeError for ``output`` inside a backward
+    that a probe set up by hand is not a broken ``__call__``. Only a fixed set of names is matched,
+    so nothing the student chose is echoed.
+    """
+    if error.kind == "NotImplementedError":
+        return "hint.NotImplementedError"
+    if error.kind == "RecursionError" and error.where == "backward":
+        return "hint.RecursionError"
+    if error.kind == "TypeError" and error.where == "__init__":
+        return "hint.TypeError"  # Variable.__init__ refused what __call__ handed it: a numpy scalar
+    match = _MISSING_ATTRIBUTE.search(error.message) if error.kind == "AttributeError" else None
+    if match is None:
+        return None
+    if error.message.startswith("module "):
+        return "hint.not_defined"
+    hint = _ATTRIBUTE_HINTS.get(match.group(1))
+    if hint == "hint.call_links" and error.probe in _PROBES_WITHOUT_CALL:
+        return None
+    return hint
 
 
 @functools.lru_cache(maxsize=256)

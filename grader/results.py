@@ -14,6 +14,7 @@ from grader.assignment import Assignment
 from grader.errors import SubmissionError
 from grader.i18n import Message
 from grader.runner import SubmissionRun
+from grader.submission import Submission
 
 _STUDENT_OUTPUT_SHOWN = 4096
 
@@ -65,10 +66,7 @@ def _summary_text(run: SubmissionRun, tests: list[dict], score: float, max_score
     if problem:
         lines.append(Message("summary.not_graded", {"reason": problem}).render(lang))
     for error in run.load_errors if not problem else []:
-        where = Message("summary.cell", {"cell": error["cell"]}) if error.get("cell") else ""
-        lines.append(Message("summary.cell_warning", {"where": where, "line": error.get("line"),
-                                                      "type": error["type"], "message": error.get("message", "")}
-                             ).render(lang))
+        lines.append(_load_warning(run.submission, error).render(lang))
     if run.load_output:
         shown = run.load_output[:_STUDENT_OUTPUT_SHOWN].decode("utf-8", "replace")
         more = max(run.output_total, len(run.load_output)) - min(len(run.load_output), _STUDENT_OUTPUT_SHOWN)
@@ -76,6 +74,25 @@ def _summary_text(run: SubmissionRun, tests: list[dict], score: float, max_score
         if more > 0:
             lines.append(Message("summary.more_bytes", {"count": more}).render(lang))
     return "\n".join(lines)
+
+
+def _load_warning(submission: Submission, error: dict) -> Message:
+    """A load error that did not stop grading: a notebook cell skipped, or a .py graded on what it defined."""
+    if submission.notebook:
+        where = Message("summary.cell", {"cell": error["cell"]}) if error.get("cell") else ""
+        return Message("summary.cell_warning", {"where": where, "line": error.get("line"),
+                                                "type": error["type"], "message": error.get("message", "")})
+    return Message("summary.partial_load", {"line": error.get("line", "?"), "type": error["type"],
+                                            "source": source_line(submission.cells[0], error.get("line"))})
+
+
+def source_line(source: str, line: object) -> str:
+    """The text of ``line`` (1-based) of the student's own file, shortened; '' if out of range."""
+    lines = source.splitlines()
+    if not isinstance(line, int) or isinstance(line, bool) or not 1 <= line <= len(lines):
+        return ""
+    text = lines[line - 1].strip()
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @lru_cache(maxsize=1)

@@ -21,11 +21,17 @@ class Variable:
     """A box around an ndarray that remembers its gradient and the function that made it."""
 
     def __init__(self, data):
+        # BEGIN SOLUTION
+        # TODO(ko): data가 None도 ndarray도 아니면 TypeError를 내세요. 그다음 data를 저장하고
+        #           grad와 creator를 None으로 두세요.
+        # TODO(en): raise TypeError unless data is None or an np.ndarray; then keep data and set grad
+        #           and creator to None.
         if data is not None and not isinstance(data, np.ndarray):
             raise TypeError(f"{type(data)} is not supported")
         self.data = data
         self.grad = None
         self.creator = None
+        # END SOLUTION
 
     def set_creator(self, func):
         self.creator = func
@@ -126,6 +132,12 @@ def exp(x):
 
 def numerical_diff(f, x, eps=1e-4):
     """Central-difference estimate of df/dx at the Variable ``x``."""
+    # BEGIN SOLUTION
+    # TODO(ko): 중앙 차분 (f(x + eps) - f(x - eps)) / (2 * eps)를 반환하세요. f는 Variable을 받고
+    #           Variable을 돌려줍니다.
+    # TODO(en): return the central difference (f(x + eps) - f(x - eps)) / (2 * eps); f takes and
+    #           returns a Variable.
     below = Variable(x.data - eps)
     above = Variable(x.data + eps)
     return (f(above).data - f(below).data) / (2 * eps)
+    # END SOLUTION

@@ -5,6 +5,8 @@ and returns plain data (numbers, strings, booleans, ndarrays) that the grading p
 compares with the same probe run on the reference. This file holds no inputs and no
 expected values: those live in the tests, which never enter the worker.
 """
+import sys
+
 import numpy as np
 
 
@@ -35,9 +37,18 @@ def forward(mod, func, x):
 
 
 def backward_alone(mod, cls, x, gy):
-    """Call ``cls.backward(gy)`` with only ``input`` set, so ``__call__`` is not involved."""
+    """Call ``cls.backward(gy)`` on a function set up as the spec's ``__call__`` leaves it.
+
+    ``input`` and ``output`` are set here, not by the student's ``__call__``, so this tests
+    ``backward`` alone; ``output`` holds the student's own forward result, because DeZero's
+    later ``Exp.backward`` reads ``self.output.data``.
+    """
     fn = getattr(mod, cls)()
     fn.input = mod.Variable(x)
+    try:
+        fn.output = mod.Variable(np.asarray(fn.forward(x)))
+    except Exception:  # a broken forward is graded by the forward tests, not here
+        pass
     return describe(fn.backward(gy))
 
 
@@ -92,14 +103,28 @@ def graph_links(mod, x):
     }
 
 
+def _stack_depth():
+    depth, frame = 0, sys._getframe(1)
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    return depth
+
+
 def deep_chain(mod, x, length):
-    """``length`` pass-through functions then a square: a recursive backward overflows the stack."""
+    """``length`` pass-through functions then a square, and how the stack grew along the chain.
+
+    Each pass-through ``backward`` records the interpreter's stack depth: a loop calls them all
+    from the same depth, a recursive traversal one level deeper each time, whatever recursion
+    limit the submission set.
+    """
+    depths = []
 
     class PassThrough(mod.Function):
         def forward(self, value):
             return value
 
         def backward(self, gy):
+            depths.append(_stack_depth())
             return gy
 
     source = value = mod.Variable(x)
@@ -107,8 +132,20 @@ def deep_chain(mod, x, length):
         value = PassThrough()(value)
     out = mod.square(value)
     out.backward()
-    return describe(source.grad)
+    growth = max(depths) - min(depths) if depths else None
+    return {"grad": describe(source.grad), "calls": len(depths), "stack_growth": growth}
+
+
+def variable_rejects(mod, kind):
+    """What ``Variable(value)`` does for one kind of value: the type of what it raised, or None."""
+    value = {"float": 1.0, "int": 3, "list": [1.0, 2.0], "none": None, "ndarray": np.zeros(2)}[kind]
+    try:
+        mod.Variable(value)
+    except Exception as exc:  # only whether it is a TypeError (what step 9 asks for) crosses the wire
+        return {"raised": "TypeError" if isinstance(exc, TypeError) else "another exception"}
+    return {"raised": None}
 
 
 PROBES = {probe.__name__: probe for probe in (
-    forward, backward_alone, composite_grad, grad, numerical_grad, seed_grad, graph_links, deep_chain)}
+    forward, backward_alone, composite_grad, grad, numerical_grad, seed_grad, graph_links, deep_chain,
+    variable_rejects)}

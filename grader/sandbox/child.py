@@ -49,9 +49,10 @@ def _flush_output() -> None:
 def load_submission(cells: list[str], notebook: bool) -> tuple[types.ModuleType, dict]:
     """Execute the code as module ``submission``.
 
-    A ``.py`` file is one cell: its first error stops the load, as ``import`` would. A notebook
-    runs cell by cell like Jupyter's "run all, continue on error", so a broken demo cell
-    does not hide the definitions around it.
+    A ``.py`` file is one cell: its first error stops the load, as ``import`` would, but what it
+    defined before that error stays in the module (the trusted side decides whether to grade it).
+    A notebook runs cell by cell like Jupyter's "run all, continue on error", so a broken demo
+    cell does not hide the definitions around it.
     """
     os.makedirs(WORKDIR, exist_ok=True)
     os.chdir(WORKDIR)
@@ -68,7 +69,13 @@ def load_submission(cells: list[str], notebook: bool) -> tuple[types.ModuleType,
             errors.append(error)
             if not notebook:
                 break
-    return module, {"load_errors": errors, "defined": sorted(n for n in vars(module) if not n.startswith("_"))}
+    return module, {"load_errors": errors, "defined": _own_definitions(module)}
+
+
+def _own_definitions(module: types.ModuleType) -> list[str]:
+    """Functions and classes the submission itself defined (not imported names such as ``np``)."""
+    return sorted(name for name, value in vars(module).items()
+                  if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__)
 
 
 def _run_cell(module: types.ModuleType, source: str, cell: int | None) -> dict | None:
@@ -78,11 +85,12 @@ def _run_cell(module: types.ModuleType, source: str, cell: int | None) -> dict |
         exec(code, module.__dict__)  # noqa: S102 - this is the sandbox
     except SystemExit as exc:
         return {"type": "SystemExit", "message": f"exit({exc.code!r}) called while loading",
-                "line": _student_line(exc, label), "cell": cell}
+                "line": _top_level_line(exc, label), "cell": cell}
     except BaseException as exc:  # noqa: BLE001 - report every failure as data
         if isinstance(exc, SyntaxError):
             return {"type": type(exc).__name__, "message": str(exc.msg), "line": exc.lineno, "cell": cell}
-        return {"type": type(exc).__name__, "message": _first_line(exc), "line": _student_line(exc, label),
+        # The module-level line is where loading stopped: `x = Variable(1.0)`, not the raise inside __init__.
+        return {"type": type(exc).__name__, "message": _first_line(exc), "line": _top_level_line(exc, label),
                 "cell": cell}
     return None
 
@@ -119,6 +127,11 @@ def _student_frames(exc: BaseException, label: str) -> list:
 def _student_line(exc: BaseException, label: str) -> int | None:
     frames = _student_frames(exc, label)
     return frames[-1].lineno if frames else None
+
+
+def _top_level_line(exc: BaseException, label: str) -> int | None:
+    frames = [frame for frame in _student_frames(exc, label) if frame.name == "<module>"]
+    return frames[0].lineno if frames else _student_line(exc, label)
 
 
 def _student_function(exc: BaseException) -> str | None:

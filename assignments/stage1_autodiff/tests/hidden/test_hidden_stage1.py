@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from grader.checks import check_array, check_equal, check_variable
+from grader.checks import check_array, check_equal, check_true, check_variable
 
 SHAPES = {"0d": (), "1d": (7,), "2d": (3, 4)}
 
@@ -90,11 +90,37 @@ def test_backward_seeds_ones_like(student, reference, dtype):
     check_array(got, want, "y.grad", ndarray=True)
 
 
+# A loop calls every function's backward from the same stack depth; recursion goes one deeper per
+# function. The slack allows helpers inside the loop, far below the chain's length.
+STACK_SLACK = 50
+
+
 def test_deep_chain_is_iterative(student, reference):
     """backward over a chain of 5,000 functions (needs a loop, not recursion)"""
     args = {"x": _data((4,), 61), "length": 5000}
-    check_array(student.probe("deep_chain", **args), reference.probe("deep_chain", **args),
-                "x.grad", dtype=False)
+    got, want = student.probe("deep_chain", **args), reference.probe("deep_chain", **args)
+    check_array(got["grad"], want["grad"], "x.grad", dtype=False)
+    check_equal(got["calls"], want["calls"], "the number of backward calls along the chain")
+    check_true(isinstance(got["stack_growth"], int) and got["stack_growth"] <= STACK_SLACK,
+               "check.stack_grows", "backward()")
+
+
+@pytest.mark.parametrize("kind", ["float", "int", "list", "none", "ndarray"])
+def test_variable_rejects_non_arrays(student, reference, kind):
+    """Variable(data) raises TypeError unless data is an ndarray or None"""
+    check_equal(student.probe("variable_rejects", kind=kind)["raised"],
+                reference.probe("variable_rejects", kind=kind)["raised"], f"Variable(<{kind}>) raising TypeError")
+
+
+@pytest.mark.parametrize("func", ["square", "exp"])
+def test_numerical_diff_is_central(student, reference, func):
+    """numerical_diff uses the central difference (f(x+eps) - f(x-eps)) / (2 eps)"""
+    # A one-sided difference is off by about eps * f''(x) / 2 (1e-4 here): far outside this tolerance,
+    # which any way of writing the central difference meets.
+    x = _data((5,), 81) * 0.5
+    check_array(student.probe("numerical_grad", funcs=[func], x=x),
+                reference.probe("numerical_grad", funcs=[func], x=x), "numerical_diff(f, x)",
+                dtype=False, rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("func", ["square", "exp"])
