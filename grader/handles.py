@@ -110,9 +110,8 @@ class ReferenceHandle:
         return wire.copy_value(self._decoded[key])
 
 
-    def seconds(self, name: str, args: dict) -> float | None:
-        """How long the reference took for this probe call (run now if need be); None if unknown."""
-        key = probe_key(name, args)
+    def seconds(self, key: str, name: str, args: dict) -> float | None:
+        """How long the reference took for the probe call ``key`` (run now if need be); None if unknown."""
         if key not in self._seconds and self._module is not None and key not in self._cache:
             try:
                 self.probe(name, **args)
@@ -171,7 +170,7 @@ class StudentHandle:
             self._queue_from(key)
         ident = self._queued.pop(key)
         self._answered.add(key)
-        deadline = self._probe_deadline(name, args)
+        deadline = self._probe_deadline(key, name, args)
         reply = self._timed(lambda budget: self._worker.result(ident, min(budget, deadline)))
         if reply.get("ok"):
             return reply.get("value")
@@ -179,8 +178,8 @@ class StudentHandle:
         raise StudentError(str(error.get("type")), str(error.get("message", "")), error.get("where"), error.get("line"),
                            name)
 
-    def _probe_deadline(self, name: str, args: dict) -> float:
-        reference = self._reference.seconds(name, args) if self._reference is not None else None
+    def _probe_deadline(self, key: str, name: str, args: dict) -> float:
+        reference = self._reference.seconds(key, name, args) if self._reference is not None else None
         if reference is None:  # a handout without recorded timings: the test limit alone
             return self._test_seconds
         return max(self._floor, self._factor * reference)

@@ -105,22 +105,23 @@ def test_deep_chain_is_iterative(student, reference):
                "check.stack_grows", "backward()")
 
 
-@pytest.mark.parametrize("kind", ["float", "int", "list", "none", "ndarray"])
-def test_variable_rejects_non_arrays(student, reference, kind):
+def test_variable_rejects_non_arrays(student, reference):
     """Variable(data) raises TypeError unless data is an ndarray or None"""
-    check_equal(student.probe("variable_rejects", kind=kind)["raised"],
-                reference.probe("variable_rejects", kind=kind)["raised"], f"Variable(<{kind}>) raising TypeError")
+    kinds = ["float", "int", "list", "none", "ndarray"]
+    got, want = student.probe("variable_rejects", kinds=kinds), reference.probe("variable_rejects", kinds=kinds)
+    for kind in kinds:
+        check_equal(got.get(kind), want[kind], f"Variable(<{kind}>)")
 
 
-@pytest.mark.parametrize("func", ["square", "exp"])
-def test_numerical_diff_is_central(student, reference, func):
+def test_numerical_diff_is_central(student, reference):
     """numerical_diff uses the central difference (f(x+eps) - f(x-eps)) / (2 eps)"""
     # A one-sided difference is off by about eps * f''(x) / 2 (1e-4 here): far outside this tolerance,
     # which any way of writing the central difference meets.
     x = _data((5,), 81) * 0.5
-    check_array(student.probe("numerical_grad", funcs=[func], x=x),
-                reference.probe("numerical_grad", funcs=[func], x=x), "numerical_diff(f, x)",
-                dtype=False, rtol=1e-7, atol=1e-9)
+    for func in ("square", "exp"):
+        check_array(student.probe("numerical_grad", funcs=[func], x=x),
+                    reference.probe("numerical_grad", funcs=[func], x=x), f"numerical_diff({func}, x)",
+                    dtype=False, rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("func", ["square", "exp"])
