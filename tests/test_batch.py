@@ -34,11 +34,11 @@ def test_canvas_zip_of_40_mixed_submissions(tmp_path):
     for path in (out / "results").glob("*.json"):
         validate(json.loads(path.read_text()))
     by_id = {r["canvas_user_id"] or r["canvas_anonymous_id"]: r for r in rows}
-    assert by_id["2000"]["score"] == by_id["2000"]["max_score"] == "62"       # correct
-    assert by_id["2001"]["score"] == "49"                                      # Exp.backward bug
+    assert by_id["2000"]["score"] == by_id["2000"]["max_score"] == "65"       # correct
+    assert by_id["2001"]["score"] == "51"                                      # Exp.backward bug
     assert (by_id["2003"]["status"], by_id["2003"]["late"]) == ("error", "yes")  # late, syntax error
-    assert (by_id["2010"]["status"], by_id["2010"]["score"]) == ("late", "62")   # late, correct
-    assert by_id["2007"]["score"] == "62"                                      # fork bomb attempt, honest
+    assert (by_id["2010"]["status"], by_id["2010"]["score"]) == ("late", "65")   # late, correct
+    assert by_id["2007"]["score"] == "65"                                      # fork bomb attempt, honest
     assert by_id["2008"]["status"] == "error"                                  # os._exit at import
     assert by_id["Xk29"]["chosen_file"] == "dezero_stage1.py"
     page = (out / "report.html").read_text()

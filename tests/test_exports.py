@@ -35,9 +35,9 @@ def test_canvas_gradebook_csv(graded):
     table = list(csv.reader(io.StringIO((base / "canvas.csv").read_text())))
     assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
                         "DeZero stage 1: variables, functions and backpropagation (4242)"]
-    assert table[1][0] == "    Points Possible" and table[1][5] == "62"
+    assert table[1][0] == "    Points Possible" and table[1][5] == "65"
     ids = {row[1]: row[5] for row in table[2:]}
-    assert ids["2000"] == "62" and ids["2001"] == "49" and len(ids) == 10
+    assert ids["2000"] == "65" and ids["2001"] == "51" and len(ids) == 10
     assert "anon_Xk29" in done.stdout  # no Canvas user id: reported, not silently dropped
 
 
@@ -50,7 +50,7 @@ def test_moodle_worksheet(graded):
                               "Grade can be changed", "Last modified (submission)", "Last modified (grade)",
                               "Feedback comments"]
     first = next(r for r in table if r["Identifier"] == "Participant 2000")
-    assert first["Grade"] == "62" and first["Maximum grade"] == "62" and first["Feedback comments"].startswith("Autograder")
+    assert first["Grade"] == "65" and first["Maximum grade"] == "65" and first["Feedback comments"].startswith("Autograder")
 
 
 @pytest.mark.e2e

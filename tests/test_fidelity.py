@@ -188,7 +188,7 @@ def test_recursive_backward_fails_the_loop_test_whatever_the_recursion_limit(gra
     """Finding 3: the title promises "a loop, not recursion"; raising the limit must not pass it."""
     source = "import sys\nsys.setrecursionlimit(10**6)\n" + _backward_method(CORRECT, RECURSIVE_BACKWARD)
     result = grade_source(source)
-    assert _failed(result) == {"test_deep_chain_is_iterative"}
+    assert _failed(result) == {"test_deep_chain_is_iterative", "test_public_long_chain"}
 
 
 def test_variable_accepting_floats_loses_the_type_check(grade_source):
@@ -235,3 +235,17 @@ def test_backward_that_never_returns_is_graded_quickly(assignment, tmp_path):
     assert {"test_square_forward_values", "test_exp_forward_values", "test_graph_links",
             "test_square_backward_alone", "test_exp_backward_alone"} <= passed
     assert "test_deep_chain_is_iterative" not in passed and 0 < result["score"] < result["max_score"]
+
+
+@pytest.mark.parametrize("old, new, public_test", [
+    ("return 2 * self.input.data * gy", "return 2 * self.input.data", "test_public_square_backward"),
+    ("return np.exp(self.input.data) * gy", "return np.exp(self.input.data)", "test_public_exp_backward"),
+    ("self.grad = np.ones_like(self.data)", "self.grad = np.array(1.0)", "test_public_seed_is_ones_like"),
+    (None, RECURSIVE_BACKWARD, "test_public_long_chain"),
+], ids=["square-forgets-gy", "exp-forgets-gy", "seed-not-ones-like", "recursive"])
+def test_public_tests_show_each_classic_mistake(grade_source, old, new, public_test):
+    """Issue 14 (3): every mistake the TODO comments warn about fails a public test a student can run."""
+    source = _backward_method(CORRECT, new) if old is None else _replace(CORRECT, old, new)
+    result = grade_source(source)
+    failed_public = {t["tags"][-1] for t in result["tests"] if t["status"] != "passed" and "public" in t["tags"]}
+    assert public_test in failed_public, failed_public

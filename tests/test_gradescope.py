@@ -51,8 +51,8 @@ def test_zip_layout(autograder):
 
 
 @pytest.mark.parametrize("source, expected", [
-    (EXAMPLES / "correct.py", 62), (EXAMPLES / "exp_backward_bug.py", 49),
-    (ROOT / "examples" / "hostile" / "snoop_files.py", 62), (ROOT / "examples" / "hostile" / "fake_results_files.py", 0),
+    (EXAMPLES / "correct.py", 65), (EXAMPLES / "exp_backward_bug.py", 51),
+    (ROOT / "examples" / "hostile" / "snoop_files.py", 65), (ROOT / "examples" / "hostile" / "fake_results_files.py", 0),
 ])
 def test_results_json_for_correct_buggy_and_hostile(autograder, tmp_path, source, expected):
     result = run_submission(autograder, tmp_path, source)

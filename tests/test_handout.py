@@ -79,10 +79,10 @@ def test_student_flow_from_an_unzipped_handout(tmp_path, assignment):
 
     untouched = check("--lang", "en")
     assert untouched.returncode == 1 and "Traceback" not in untouched.stdout + untouched.stderr
-    assert "public tests: 0/4 passed" in untouched.stdout and "TODO stub" in untouched.stdout
+    assert "public tests: 0/7 passed" in untouched.stdout and "TODO stub" in untouched.stdout
     (folder / "dezero_stage1.py").write_bytes((EXAMPLES / "correct.py").read_bytes())
     filled = check("--lang", "ko")
-    assert filled.returncode == 0 and "4개 중 4개 통과" in filled.stdout
+    assert filled.returncode == 0 and "7개 중 7개 통과" in filled.stdout
 
 
 def test_handout_refuses_to_build_from_a_handout(tmp_path, assignment):
