@@ -113,7 +113,22 @@ def write_scores_csv(rows: list[dict], path: Path) -> None:
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return csv_text(value)
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (tab and CR too, as some
+# importers strip them first): names, reasons and feedback are student-controlled.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: object) -> str:
+    """A text cell for any CSV a person opens in a spreadsheet: formula starts are neutralised.
+
+    The OWASP rule: prefix such a cell with an apostrophe, which spreadsheets show as text.
+    Numbers are formatted by the caller and never pass through here.
+    """
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 # ---- report.html -------------------------------------------------------------------------
