@@ -37,7 +37,8 @@ def walk(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
     """Every non-directory below ``folder`` as (POSIX relative path, path, lstat), sorted.
 
     Iterative, so a deep tree cannot exhaust the stack; symlinked folders are listed as links,
-    never entered.
+    never entered. Names that are not valid UTF-8 are shown with ``\\xNN`` escapes (distinct,
+    and safe to hash, print and write into JSON); the path keeps the real bytes for reading.
     """
     stack = [(Path(folder), "")]
     found = []
@@ -45,13 +46,17 @@ def walk(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
         directory, prefix = stack.pop()
         with os.scandir(directory) as entries:
             for entry in entries:
-                relative = f"{prefix}{entry.name}"
+                relative = f"{prefix}{_printable(entry.name)}"
                 info = entry.stat(follow_symlinks=False)
                 if stat.S_ISDIR(info.st_mode):
                     stack.append((Path(entry.path), relative + "/"))
                 else:
                     found.append((relative, Path(entry.path), info))
     return iter(sorted(found, key=lambda item: item[0]))
+
+
+def _printable(name: str) -> str:
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def read_regular(path: Path, cap: int, label: str, info: os.stat_result | None = None) -> bytes:

@@ -311,3 +311,27 @@ def test_gradescope_run_writes_results_json_whatever_goes_wrong(tmp_path, assign
     written = json.loads((tmp_path / "results" / "results.json").read_text())
     assert written["score"] == 0 and written["extra_data"]["status"] == "error"
     assert "RecursionError" in written["output"] and "Traceback" not in written["output"]
+
+
+def test_file_names_that_are_not_utf8_do_not_stop_planning(tmp_path, assignment):
+    cls = tmp_path / "class"
+    cls.mkdir()
+    (cls / "carol.py").write_bytes(CORRECT)
+    os.makedirs(os.fsencode(cls) + b"/m\xffal")
+    (Path(os.fsencode(cls).decode(errors="surrogateescape")) / "m\udcffal" / "dezero_stage1.py").write_text("x = 1\n")
+    (cls / "e\udcfe.py").write_text("y = 1\n")
+    plan = plan_batch(cls, assignment, tmp_path / "out", force=True)
+    assert len(plan.entries) == 3
+    for entry in plan.entries:
+        json.dumps({"student": entry.student, "name": entry.name, "files": list(entry.files)}).encode()
+
+
+def test_collision_warnings_reach_report_html(tmp_path):
+    from grader.report import write_report
+
+    result = {"score": 1.0, "max_score": 56.0, "tests": [], "extra_data": {
+        "status": "graded", "submission": "a", "student": "Alice_Smith~1a2b3c4d", "name": "Alice Smith",
+        "warnings": ["student key collision: 'Alice Smith', 'Alice_Smith' would share one key"]}}
+    write_report([result], score_rows([result], None), tmp_path / "report.html", "t")
+    page = (tmp_path / "report.html").read_text()
+    assert "student key collision" in page and "Alice_Smith~1a2b3c4d" in page
