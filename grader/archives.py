@@ -47,7 +47,10 @@ def walk(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
         with os.scandir(directory) as entries:
             for entry in entries:
                 relative = f"{prefix}{_printable(entry.name)}"
-                info = entry.stat(follow_symlinks=False)
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # removed while listing
                 if stat.S_ISDIR(info.st_mode):
                     stack.append((Path(entry.path), relative + "/"))
                 else:

@@ -21,6 +21,7 @@ MAX_FILE_BYTES = 20 << 20
 # What all the students' own zips inside a plain class folder may unzip to, together: each is
 # capped at MAX_ZIP_BYTES, and this bounds a class of small zips that each inflate to the cap.
 MAX_NESTED_ZIP_BYTES = 256 << 20
+_PERSON_IDS = ("canvas_user_id", "canvas_anonymous_id", "moodle_participant", "sid", "email")
 _JUNK = ("__MACOSX", ".DS_Store", "__pycache__", ".ipynb_checkpoints", "Thumbs.db")
 
 # Canvas: <sortablename>[_LATE]_<userid|anon_id>_<attachmentid>_<filename>; name omitted when anonymous.
@@ -70,7 +71,9 @@ def read_tree(path: Path) -> dict[str, bytes]:
                 tree = read_zip(archive, str(path), file_cap=MAX_FILE_BYTES, total_cap=MAX_TOTAL_BYTES, skip=_junk)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError):
             raise GraderError(f"{path}: not a valid zip file; download it again from the LMS") from None
-        except SubmissionError:
+        except SubmissionError as problem:
+            if problem.message.key != "submission.zip_too_large":
+                raise GraderError(f"{path}: not a valid zip file; download it again from the LMS") from None
             raise GraderError(f"{path}: unzips to more than {MAX_TOTAL_BYTES >> 30} GiB; split the download") from None
     else:
         raise GraderError(f"{path}: give a folder or a .zip of submissions (use 'grader grade' for one file)")
@@ -145,6 +148,7 @@ class _Students:
         return entry
 
     def finish(self) -> list[Entry]:
+        self._same_lms_id()
         for identities in self._by_key.values():
             if len(identities) < 2:
                 continue
@@ -156,6 +160,21 @@ class _Students:
                 entry.warnings.append(f"student key collision: {original} would share one key; kept apart as "
                                       f"{entry.student} (check which student this is)")
         return list(self.entries.values())
+
+    def _same_lms_id(self) -> None:
+        # An LMS id belongs to one person: two identities claiming one (a file name crafted to
+        # parse as another participant's) would both reach that person's row in an LMS import.
+        claims: dict[tuple[str, str], list[Entry]] = {}
+        for entry in self.entries.values():
+            for key, value in entry.ids.items():
+                if key in _PERSON_IDS:
+                    claims.setdefault((key, value), []).append(entry)
+        for (key, value), entries in claims.items():
+            if len(entries) > 1:
+                names = ", ".join(sorted(repr(e.name) for e in entries))
+                for entry in entries:
+                    entry.warnings.append(f"{key} {value} is claimed by {names}; check which submission is whose "
+                                          "before exporting grades")
 
 
 def _gradescope(tree: dict[str, bytes]) -> list[Entry]:

@@ -335,3 +335,17 @@ def test_collision_warnings_reach_report_html(tmp_path):
     write_report([result], score_rows([result], None), tmp_path / "report.html", "t")
     page = (tmp_path / "report.html").read_text()
     assert "student key collision" in page and "Alice_Smith~1a2b3c4d" in page
+
+
+def test_moodle_file_name_crafted_to_parse_as_another_participant_is_flagged():
+    # Flat form: both the full name and the file name are the student's; whichever way the name is
+    # split, two identities claiming Bob's participant id must be flagged, never merged.
+    tree = {
+        "Bob Jones_222_assignsubmission_file_dezero_stage1.py": b"# bob\n",
+        "Eve_5_assignsubmission_file_x_222_assignsubmission_file_dezero_stage1.py": b"# eve\n",
+    }
+    _, entries = discover(tree)
+    assert len(entries) == 2
+    bob = next(e for e in entries if e.name == "Bob Jones")
+    assert bob.files == {"dezero_stage1.py": b"# bob\n"}
+    assert all(any("moodle_participant 222" in w for w in e.warnings) for e in entries)
