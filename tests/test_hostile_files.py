@@ -349,3 +349,28 @@ def test_moodle_file_name_crafted_to_parse_as_another_participant_is_flagged():
     bob = next(e for e in entries if e.name == "Bob Jones")
     assert bob.files == {"dezero_stage1.py": b"# bob\n"}
     assert all(any("moodle_participant 222" in w for w in e.warnings) for e in entries)
+
+
+@pytest.mark.hostile
+def test_planning_a_class_with_a_zip_bomb_keeps_memory_bounded(tmp_path):
+    # 12 members of 20 MiB zeros: about 240 KB on disk, 240 MiB unzipped, each member under the
+    # per-file cap, so only the per-student total cap stops it. Planning runs in a fresh process
+    # whose peak RSS is measured.
+    cls = tmp_path / "class"
+    cls.mkdir()
+    with zipfile.ZipFile(cls / "mallory.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(12):
+            archive.writestr(f"pad{i}.txt", bytes(20 << 20))
+        archive.writestr("dezero_stage1.py", CORRECT)
+    (cls / "carol.py").write_bytes(CORRECT)
+    assert (cls / "mallory.zip").stat().st_size < 1 << 20
+    code = ("import resource, sys; from pathlib import Path; from grader.layouts import discover, read_tree; "
+            "layout, entries = discover(read_tree(Path(sys.argv[1]))); "
+            "print(len(entries), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code, str(cls)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    students, peak_mib = map(int, done.stdout.split())
+    assert students == 2 and peak_mib < 150, f"planning peaked at {peak_mib} MiB"
