@@ -75,16 +75,30 @@ def test_any_unexpected_failure_while_loading_is_that_students_error_row(tmp_pat
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.binary(max_size=400))
-def test_arbitrary_bytes_named_zip_or_notebook_never_raise(data):
+@given(data=st.binary(max_size=400))
+def test_arbitrary_bytes_named_zip_or_notebook_never_raise(assignment, data):
     for name in ("s.zip", "s.ipynb", "s/x.zip"):
-        entry_tree = {name: data, "other/dezero_stage1.py": CORRECT}
-        _, entries = discover(entry_tree)
-        from grader.assignment import load_assignment
-        assignment = load_assignment("stage1_autodiff", repo_root=ROOT)
+        _, entries = discover({name: data, "other/dezero_stage1.py": CORRECT})
         for entry in entries:
-            loaded = load_entry(entry, assignment)
-            assert isinstance(loaded, (Submission, SubmissionError))
+            assert isinstance(load_entry(entry, assignment), (Submission, SubmissionError))
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                     max_leaves=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cells=st.lists(st.dictionaries(st.sampled_from(["cell_type", "source", "metadata", "outputs", "id",
+                                                        "execution_count"]), _JSON), max_size=3),
+       top=st.dictionaries(st.sampled_from(["metadata", "nbformat_minor", "cells", "extra"]), _JSON, max_size=2))
+def test_adversarial_notebook_structures_are_graded_or_one_clear_error(assignment, cells, top):
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells, **top}
+    loaded = load_entry(layouts.Entry(student="s", name="s", files={"s.ipynb": json.dumps(notebook).encode()}),
+                        assignment)
+    assert isinstance(loaded, (Submission, SubmissionError))
+    if isinstance(loaded, SubmissionError):
+        assert "\n" not in str(loaded) and "Traceback" not in str(loaded)
 
 
 # ---- item 3: layout from the export's root only ---------------------------------------------
