@@ -21,8 +21,7 @@ from pathlib import Path
 
 import grader
 from grader.assignment import Assignment
-from grader.errors import SubmissionError
-from grader.grading import Loaded, grade_loaded, open_session
+from grader.grading import Loaded, contained, grade_loaded, open_session
 from grader.layouts import Entry, discover, read_tree
 from grader.results import write_json_atomic
 from grader.submission import choose, parse
@@ -51,11 +50,9 @@ def plan_batch(input_path: Path, assignment: Assignment, outdir: Path, force: bo
 
 
 def load_entry(entry: Entry, assignment: Assignment) -> Loaded:
-    try:
-        name, data = choose(entry.files, assignment.template_name, label=entry.student)
-        return parse(name, data, label=entry.student)
-    except SubmissionError as error:
-        return error
+    """The entry's submission, or the SubmissionError that makes it this student's error row."""
+    return contained(lambda: parse(*choose(entry.files, assignment.template_name, label=entry.student),
+                                   label=entry.student), entry.student)
 
 
 def result_path(outdir: Path, entry: Entry) -> Path:
@@ -127,7 +124,7 @@ def _store(chunk: list, results: list[dict], layout: str, outdir: Path, on_done)
     for (entry, _, key), result in zip(chunk, results):
         result["extra_data"].update({"student": entry.student, "name": entry.name, "lms_ids": entry.ids,
                                      "late": entry.late, "submitted_at": entry.submitted_at, "layout": layout,
-                                     "cache_key": key})
+                                     "cache_key": key, "warnings": entry.warnings})
         write_json_atomic(result_path(outdir, entry), result)
         if on_done:
             on_done(1)

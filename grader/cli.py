@@ -138,6 +138,7 @@ def _grade(args: argparse.Namespace) -> int:
 def _batch(args: argparse.Namespace) -> int:
     from grader.batch import default_jobs, plan_batch, processes_for, progress_printer, run_batch
     from grader.report import load_results, read_roster, score_rows, write_report, write_scores_csv
+    from grader.summary import safe
 
     assignment = load_assignment(args.assignment)
     roster = read_roster(args.roster) if args.roster else None
@@ -150,6 +151,9 @@ def _batch(args: argparse.Namespace) -> int:
     where = f" on {jobs} core(s), {processes_for(jobs, len(plan.todo))[0]} grading process(es)" if plan.todo else ""
     print(f"{len(plan.entries)} submissions ({plan.layout} layout): {plan.skipped} already graded, "
           f"{len(plan.todo)} to grade{where}")
+    for entry in plan.entries:
+        for warning in entry.warnings:
+            print(f"warning: {safe(warning)}", file=sys.stderr)
     hide = [str(args.input.resolve() if args.input.is_dir() else args.input.resolve().parent), str(args.outdir.resolve())]
     progress, tick = progress_printer(len(plan.todo))
     if progress:

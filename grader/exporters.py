@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from grader.assignment import Assignment
 from grader.errors import GraderError
+from grader.report import csv_text
 
 # Canvas's importer drops any column whose title matches these (an unanchored regex).
 _CANVAS_IGNORED_TITLES = re.compile(r"(Current|Final|Override|Unposted).*(Score|Points|Grade|Status)", re.I)
@@ -71,7 +72,8 @@ def canvas_csv(rows: list[dict], assignment: Assignment, canvas_assignment_id: s
             skipped.append(row["student"])
             continue
         grade = "" if row["status"] == "missing" else _number(row["final_score"])
-        writer.writerow([row.get("name", ""), row["canvas_user_id"], row.get("sid", ""), row.get("email", ""), "", grade])
+        writer.writerow([csv_text(row.get("name", "")), csv_text(row["canvas_user_id"]), csv_text(row.get("sid", "")),
+                         csv_text(row.get("email", "")), "", grade])
     return buffer.getvalue(), skipped
 
 
@@ -88,10 +90,11 @@ def moodle_csv(rows: list[dict], assignment: Assignment, now: datetime | None = 
             skipped.append(row["student"])
             continue
         missing = row["status"] == "missing"
-        writer.writerow([f"Participant {row['moodle_participant']}", row.get("name", ""), row.get("email", ""),
+        writer.writerow([f"Participant {row['moodle_participant']}", csv_text(row.get("name", "")),
+                         csv_text(row.get("email", "")),
                          "No submission" if missing else "Submitted for grading",
                          "" if missing else _number(row["final_score"]), _number(float(row["max_score"] or 0)),
-                         "Yes", "-", stamp, comment_for(row)])
+                         "Yes", "-", stamp, csv_text(comment_for(row))])
     return buffer.getvalue(), skipped
 
 
@@ -102,7 +105,8 @@ def plain_csv(rows: list[dict]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _number(v) if isinstance(v, float) else v for k, v in row.items()})
+        writer.writerow({k: _number(v) if isinstance(v, float) else v if isinstance(v, int) else csv_text(v)
+                         for k, v in row.items()})
     return buffer.getvalue()
 
 

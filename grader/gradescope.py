@@ -84,6 +84,11 @@ def run_in_autograder(root: Path, assignment: Assignment) -> dict:
         result["extra_data"]["gradescope"] = metadata
     except GraderError as error:
         result = _failure_result(str(error))
+    except Exception as error:  # noqa: BLE001 - Gradescope must always get a results.json
+        import traceback
+
+        traceback.print_exc()  # goes to Gradescope's autograder log, for the instructor
+        result = _failure_result(f"internal error ({type(error).__name__})")
     write_json_atomic(results_path, result)
     return result
 
@@ -94,9 +99,11 @@ def _metadata(root: Path) -> dict:
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
+    except (ValueError, OSError, RecursionError):
         return {}
-    users = data.get("users") or []
+    if not isinstance(data, dict):
+        return {}
+    users = data.get("users") if isinstance(data.get("users"), list) else []
     return {"submission_id": data.get("id"), "created_at": data.get("created_at"),
             "users": [{"id": u.get("id"), "email": u.get("email")} for u in users if isinstance(u, dict)]}
 

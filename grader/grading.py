@@ -1,10 +1,12 @@
 """The public entry points: grade submissions into validated result dicts."""
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from grader.assignment import Assignment
-from grader.errors import SubmissionError
+from grader.errors import GraderError, SubmissionError
 from grader.i18n import choose_language
 from grader.results import build_result, now, validate
 from grader.runner import Session
@@ -15,10 +17,27 @@ Loaded = Submission | SubmissionError
 
 def load_or_error(path: Path, assignment: Assignment) -> Loaded:
     """A submission, or the SubmissionError that says why it cannot be graded (scores 0)."""
+    return contained(lambda: load_submission(path, assignment.template_name), str(path))
+
+
+def contained(load: Callable[[], Submission], label: str) -> Loaded:
+    """Run ``load``; any failure on a student's bytes becomes that student's SubmissionError.
+
+    Expected problems already are SubmissionErrors; anything else (a parser's RecursionError,
+    zlib.error, a library bug triggered by a crafted file) must not stop a class either, so it
+    is reported as "could not read" with the exception's type, and logged for the instructor.
+    GraderError (the instructor's path or permissions) still stops, as it should.
+    """
     try:
-        return load_submission(path, assignment.template_name)
+        return load()
     except SubmissionError as error:
         return error
+    except GraderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see above
+        print(f"grader: {label}: unexpected {type(exc).__name__} while reading; recorded as an error row",
+              file=sys.stderr)
+        return SubmissionError("unreadable", file=label, problem=type(exc).__name__)
 
 
 def grade_loaded(assignment: Assignment, submissions: list[tuple[str, Loaded]], session: Session,

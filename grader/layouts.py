@@ -12,17 +12,26 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from grader.errors import GraderError
+from grader.archives import Unread, read_regular, read_zip, walk
+from grader.errors import GraderError, SubmissionError
+from grader.submission import MAX_ZIP_BYTES
 
 MAX_TOTAL_BYTES = 2 << 30
 MAX_FILE_BYTES = 20 << 20
+# What all the students' own zips inside a plain class folder may unzip to, together: each is
+# capped at MAX_ZIP_BYTES, and this bounds a class of small zips that each inflate to the cap.
+MAX_NESTED_ZIP_BYTES = 256 << 20
+_PERSON_IDS = ("canvas_user_id", "canvas_anonymous_id", "moodle_participant", "sid", "email")
 _JUNK = ("__MACOSX", ".DS_Store", "__pycache__", ".ipynb_checkpoints", "Thumbs.db")
 
 # Canvas: <sortablename>[_LATE]_<userid|anon_id>_<attachmentid>_<filename>; name omitted when anonymous.
 _CANVAS = re.compile(r"^(?:(?P<name>[^\W_]+)_)?(?:(?P<late>LATE)_)?(?P<uid>\d+|anon_[A-Za-z0-9]+)_"
                      r"(?:(?P<attachment>\d+)_(?P<file>.+)|(?P<kind>text|link)\.html)$")
 # Moodle: "<Full Name>_<participant>_assignsubmission_<plugin>" folders, or the flat "..._<file>" form.
-_MOODLE = re.compile(r"^(?P<name>.+?)_(?P<pid>\d+)_assignsubmission_(?P<plugin>file|onlinetext)(?:_(?P<file>.+))?$")
+# The full name is the student's to choose, so a folder is split at its *last* marker (greedy
+# name): a name that embeds another participant's "_<id>_assignsubmission_file" stays a name.
+_MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<pid>\d+)_assignsubmission_(?P<plugin>file|onlinetext)$")
+_MOODLE = re.compile(r"^(?P<name>.+)_(?P<pid>\d+)_assignsubmission_(?P<plugin>file|onlinetext)(?:_(?P<file>.+))?$")
 
 
 @dataclass
@@ -35,6 +44,7 @@ class Entry:
     late: bool = False
     files: dict[str, bytes] = field(default_factory=dict)
     submitted_at: str | None = None  # ISO time, when the download says
+    warnings: list[str] = field(default_factory=list)  # for the instructor: printed and kept in the result
 
     def content_hash(self) -> str:
         digest = hashlib.sha256()
@@ -44,22 +54,27 @@ class Entry:
 
 
 def read_tree(path: Path) -> dict[str, bytes]:
-    """All files below a folder or inside a zip, keyed by POSIX relative path; junk skipped."""
+    """All files below a folder or inside a zip, keyed by POSIX relative path; junk skipped.
+
+    The top folder or zip is the instructor's; everything below it is the students': links and
+    special files are never followed, each file read is bounded, and a file that cannot be read
+    becomes an ``Unread`` marker, so it is its student's error row rather than the class's.
+    """
     path = Path(path)
     if not path.exists():
         raise GraderError(f"{path}: no such file or folder; give the unzipped download or the .zip")
     if path.is_dir():
-        files = {p.relative_to(path).as_posix(): p for p in sorted(path.rglob("*")) if p.is_file()}
-        tree = {name: _capped(p.read_bytes, p.stat().st_size, name) for name, p in files.items() if not _junk(name)}
+        tree = _read_folder(path)
     elif path.suffix.lower() == ".zip":
         try:
-            archive = zipfile.ZipFile(path)
-            infos = [i for i in archive.infolist() if not i.is_dir() and not _junk(i.filename)]
-            if sum(i.file_size for i in infos) > MAX_TOTAL_BYTES:
-                raise GraderError(f"{path}: unzips to more than {MAX_TOTAL_BYTES >> 30} GiB; split the download")
-            tree = {i.filename: _capped(lambda i=i: archive.read(i), i.file_size, i.filename) for i in infos}
-        except zipfile.BadZipFile:
+            with zipfile.ZipFile(path) as archive:
+                tree = read_zip(archive, str(path), file_cap=MAX_FILE_BYTES, total_cap=MAX_TOTAL_BYTES, skip=_junk)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
             raise GraderError(f"{path}: not a valid zip file; download it again from the LMS") from None
+        except SubmissionError as problem:
+            if problem.message.key != "submission.zip_too_large":
+                raise GraderError(f"{path}: not a valid zip file; download it again from the LMS") from None
+            raise GraderError(f"{path}: unzips to more than {MAX_TOTAL_BYTES >> 30} GiB; split the download") from None
     else:
         raise GraderError(f"{path}: give a folder or a .zip of submissions (use 'grader grade' for one file)")
     if not tree:
@@ -67,9 +82,23 @@ def read_tree(path: Path) -> dict[str, bytes]:
     return _unwrap(tree)
 
 
-def _capped(read, size: int, name: str) -> bytes:
-    # Oversized files are kept as a marker so the student is reported, not silently dropped.
-    return read() if size <= MAX_FILE_BYTES else b"\0oversized\0"
+def _read_folder(path: Path) -> dict[str, bytes]:
+    tree: dict[str, bytes] = {}
+    total = 0
+    for name, member, info in walk(path):
+        if _junk(name):
+            continue
+        total += info.st_size
+        if total > MAX_TOTAL_BYTES:
+            raise GraderError(f"{path}: holds more than {MAX_TOTAL_BYTES >> 30} GiB; split the download")
+        try:
+            tree[name] = read_regular(member, MAX_FILE_BYTES, name, info)
+        except SubmissionError as problem:
+            # Oversized files are kept as a marker so the student is reported, not silently dropped.
+            tree[name] = Unread(problem, fatal=problem.message.key != "submission.too_large")
+        except OSError as exc:
+            tree[name] = Unread(SubmissionError("unreadable", file=name, problem=exc.strerror or type(exc).__name__))
+    return tree
 
 
 def _junk(name: str) -> bool:
@@ -96,9 +125,63 @@ def discover(tree: dict[str, bytes]) -> tuple[str, list[Entry]]:
                       "or one .py/.ipynb/folder per student")
 
 
+class _Students:
+    """Entries by key, where a key is never shared by two different LMS identities.
+
+    ``identity`` is exactly what the download says about a student (name and id as written);
+    the key is a file-name-safe slug of it, so two identities can slug alike ("Alice Smith" and
+    "Alice_Smith", or a name crafted to look like another's folder). Files of one identity are
+    merged; a second identity with the same key (compared case-insensitively, as some file
+    systems do) is never merged: both get a key suffixed with a hash of their identity, and
+    both carry a warning for the instructor.
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple, Entry] = {}
+        self._by_key: dict[str, list[tuple]] = {}
+
+    def get(self, identity: tuple, key: str, make) -> Entry:
+        entry = self.entries.get(identity)
+        if entry is None:
+            entry = self.entries[identity] = make(key)
+            self._by_key.setdefault(key.casefold(), []).append(identity)
+        return entry
+
+    def finish(self) -> list[Entry]:
+        self._same_lms_id()
+        for identities in self._by_key.values():
+            if len(identities) < 2:
+                continue
+            clash = [self.entries[i] for i in identities]
+            original = ", ".join(sorted(repr(e.name) for e in clash))
+            for identity, entry in zip(identities, clash):
+                suffix = hashlib.sha256(repr(identity).encode()).hexdigest()[:8]
+                entry.student = f"{entry.student}~{suffix}"
+                entry.warnings.append(f"student key collision: {original} would share one key; kept apart as "
+                                      f"{entry.student} (check which student this is)")
+        return list(self.entries.values())
+
+    def _same_lms_id(self) -> None:
+        # An LMS id belongs to one person: two identities claiming one (a file name crafted to
+        # parse as another participant's) would both reach that person's row in an LMS import.
+        claims: dict[tuple[str, str], list[Entry]] = {}
+        for entry in self.entries.values():
+            for key, value in entry.ids.items():
+                if key in _PERSON_IDS:
+                    claims.setdefault((key, value), []).append(entry)
+        for (key, value), entries in claims.items():
+            if len(entries) > 1:
+                names = ", ".join(sorted(repr(e.name) for e in entries))
+                for entry in entries:
+                    entry.warnings.append(f"{key} {value} is claimed by {names}; check which submission is whose "
+                                          "before exporting grades")
+
+
 def _gradescope(tree: dict[str, bytes]) -> list[Entry]:
-    meta_name = next((n for n in tree if PurePosixPath(n).name == "submission_metadata.yml"), None)
-    if meta_name is None:
+    # Only the export's own metadata, at its root: a student's file of the same name inside
+    # their submission folder must never turn a class into a Gradescope export.
+    meta_name = "submission_metadata.yml"
+    if meta_name not in tree or isinstance(tree[meta_name], Unread):
         return []
     import yaml
 
@@ -106,14 +189,14 @@ def _gradescope(tree: dict[str, bytes]) -> list[Entry]:
         metadata = yaml.safe_load(tree[meta_name]) or {}
     except yaml.YAMLError as exc:
         raise GraderError(f"{meta_name}: not valid YAML ({str(exc).splitlines()[0]}); export again from Gradescope") from None
-    root = str(PurePosixPath(meta_name).parent)
-    root = "" if root == "." else root + "/"
-    entries = []
+    if not isinstance(metadata, dict):
+        raise GraderError(f"{meta_name}: not a Gradescope export's metadata (no submission map); export again")
+    students = _Students()
     for folder, info in metadata.items():
         info = info if isinstance(info, dict) else {}
         people = info.get(":submitters") or info.get("submitters") or [{}]
-        person = people[0] if isinstance(people[0], dict) else {}
-        prefix = f"{root}{folder}/"
+        person = people[0] if isinstance(people, list) and people and isinstance(people[0], dict) else {}
+        prefix = f"{folder}/"
         files = {name[len(prefix):]: data for name, data in tree.items() if name.startswith(prefix)}
         name = str(person.get(":name") or person.get("name") or folder)
         ids = {"gradescope_submission": str(folder).removeprefix("submission_")}
@@ -122,26 +205,28 @@ def _gradescope(tree: dict[str, bytes]) -> list[Entry]:
             if value:
                 ids[key] = str(value)
         created = info.get(":created_at") or info.get("created_at")
-        entries.append(Entry(student=_slug(f"{name}_{ids['gradescope_submission']}"), name=name, ids=ids,
-                             late=bool(info.get(":late") or info.get("late")), files=files,
-                             submitted_at=str(created) if created else None))
-    return entries
+        entry = students.get((str(folder),), _slug(f"{name}_{ids['gradescope_submission']}"),
+                             lambda key: Entry(student=key, name=name, ids=ids))
+        entry.late = bool(info.get(":late") or info.get("late"))
+        entry.files.update(files)
+        entry.submitted_at = str(created) if created else None
+    return students.finish()
 
 
 def _canvas(tree: dict[str, bytes]) -> list[Entry]:
     matches = {name: _CANVAS.match(PurePosixPath(name).name) for name in tree}
     if not tree or sum(m is not None for m in matches.values()) < max(1, len(tree) // 2):
         return []
-    entries: dict[str, Entry] = {}
+    students = _Students()
     for name, match in matches.items():
         if match is None:
             continue
         uid = match["uid"]
-        key = _slug(f"{match['name']}_{uid}" if match["name"] else uid)
-        entry = entries.setdefault(key, Entry(student=key, name=match["name"] or uid, ids=_canvas_ids(uid)))
+        entry = students.get((match["name"], uid), _slug(f"{match['name']}_{uid}" if match["name"] else uid),
+                             lambda key: Entry(student=key, name=match["name"] or uid, ids=_canvas_ids(uid)))
         entry.late = entry.late or bool(match["late"])
         entry.files[match["file"] or f"{match['kind']}.html"] = tree[name]
-    return list(entries.values())
+    return students.finish()
 
 
 def _canvas_ids(uid: str) -> dict[str, str]:
@@ -149,42 +234,53 @@ def _canvas_ids(uid: str) -> dict[str, str]:
 
 
 def _moodle(tree: dict[str, bytes]) -> list[Entry]:
-    entries: dict[str, Entry] = {}
+    students = _Students()
     for name, data in tree.items():
         parts = PurePosixPath(name).parts
-        match = _MOODLE.match(parts[0])
+        match = (_MOODLE_FOLDER if len(parts) > 1 else _MOODLE).match(parts[0])
         if match is None:
             continue
         inner = "/".join(parts[1:]) or match["file"] or f"{match['plugin']}.html"
-        key = _slug(f"{match['name']}_{match['pid']}")
-        entry = entries.setdefault(key, Entry(student=key, name=match["name"].replace("_", " "),
-                                              ids={"moodle_participant": match["pid"]}))
+        entry = students.get((match["name"], match["pid"]), _slug(f"{match['name']}_{match['pid']}"),
+                             lambda key: Entry(student=key, name=match["name"].replace("_", " "),
+                                               ids={"moodle_participant": match["pid"]}))
         entry.files[inner] = data
-    return list(entries.values()) if len(entries) * 2 >= len({PurePosixPath(n).parts[0] for n in tree}) else []
+    entries = students.finish()
+    return entries if len(entries) * 2 >= len({PurePosixPath(n).parts[0] for n in tree}) else []
 
 
 def _plain(tree: dict[str, bytes]) -> list[Entry]:
     """``<student>.py``, ``<student>.ipynb``, ``<student>.zip`` or ``<student>/...`` at the top."""
-    entries: dict[str, Entry] = {}
+    students = _Students()
+    budget = [MAX_NESTED_ZIP_BYTES]
     for name, data in tree.items():
         parts = PurePosixPath(name).parts
         if len(parts) == 1:
             stem = PurePosixPath(name).stem
-            files = _unzip_entry(data, name) if name.lower().endswith(".zip") else {name: data}
+            files = _unzip_entry(data, name, budget) if name.lower().endswith(".zip") else {name: data}
         else:
             stem, files = parts[0], {"/".join(parts[1:]): data}
-        entry = entries.setdefault(_slug(stem), Entry(student=_slug(stem), name=stem))
+        entry = students.get((stem,), _slug(stem), lambda key: Entry(student=key, name=stem))
         entry.files.update(files)
-    return list(entries.values())
+    return students.finish()
 
 
-def _unzip_entry(data: bytes, name: str) -> dict[str, bytes]:
+def _unzip_entry(data: bytes, name: str, budget: list[int]) -> dict[str, bytes]:
+    """A student's own zip in a plain class folder, within its cap and the class's shared budget."""
+    if isinstance(data, Unread):
+        return {name: data}
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        return {i.filename: archive.read(i) for i in archive.infolist()
-                if not i.is_dir() and not _junk(i.filename) and i.file_size <= MAX_FILE_BYTES}
-    except (zipfile.BadZipFile, RuntimeError, OSError):
-        return {name: data}  # choose() will report that nothing inside is gradable
+        cap = min(MAX_ZIP_BYTES, budget[0])
+        if sum(i.file_size for i in archive.infolist()) > cap and cap < MAX_ZIP_BYTES:
+            return {name: Unread(SubmissionError("class_zip_budget", file=name, mib=MAX_NESTED_ZIP_BYTES >> 20))}
+        files = read_zip(archive, name, file_cap=MAX_FILE_BYTES, total_cap=cap, skip=_junk)
+    except SubmissionError as problem:
+        return {name: Unread(problem)}
+    except Exception:  # noqa: BLE001 - a forged zip is its student's problem, never the class's
+        return {name: Unread(SubmissionError("bad_zip", file=name))}
+    budget[0] -= sum(len(d) for d in files.values())
+    return files
 
 
 def _slug(text: str) -> str:

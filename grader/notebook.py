@@ -12,14 +12,21 @@ from grader.errors import SubmissionError
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
 _IPYTHON_LINE = re.compile(r"^(\s*)(%|!|\w[\w.]*\s*=\s*[!%])")
 _HELP_LINE = re.compile(r"^\s*[\w.]+\?{1,2}\s*$|^\s*\?")
+# A real notebook nests about 6 deep; json, nbformat and jsonschema all recurse per level.
+MAX_NESTING = 64
+_BRACKETS = re.compile(r'[\[\]{}]|"(?:[^"\\]|\\.)*"')
 
 
 def read_notebook(text: str, label: str) -> nbformat.NotebookNode:
     """Parse and validate a v4 notebook, or raise a one-line SubmissionError naming ``label``."""
+    if _nesting_exceeds(text, MAX_NESTING):
+        raise SubmissionError("notebook_too_deep", file=label, depth=MAX_NESTING)
     try:
         raw = json.loads(text)
     except ValueError as exc:
         raise SubmissionError("bad_notebook_json", file=label, line=getattr(exc, "lineno", "?")) from None
+    except RecursionError:  # a guard in case the scan above and the parser ever disagree
+        raise SubmissionError("notebook_too_deep", file=label, depth=MAX_NESTING) from None
     if not isinstance(raw, dict) or raw.get("nbformat") != 4:
         raise SubmissionError("not_v4", file=label)
     try:
@@ -29,6 +36,20 @@ def read_notebook(text: str, label: str) -> nbformat.NotebookNode:
         first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
         raise SubmissionError("invalid_notebook", file=label, problem=first) from None
     return notebook
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    """True if brackets outside strings nest deeper than ``limit``: checked without recursion."""
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in "]}":
+            depth -= 1
+    return False
 
 
 def code_cells(notebook: nbformat.NotebookNode) -> list[str]:

@@ -113,7 +113,22 @@ def write_scores_csv(rows: list[dict], path: Path) -> None:
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return csv_text(value)
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (tab and CR too, as some
+# importers strip them first): names, reasons and feedback are student-controlled.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: object) -> str:
+    """A text cell for any CSV a person opens in a spreadsheet: formula starts are neutralised.
+
+    The OWASP rule: prefix such a cell with an apostrophe, which spreadsheets show as text.
+    Numbers are formatted by the caller and never pass through here.
+    """
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 # ---- report.html -------------------------------------------------------------------------
@@ -131,7 +146,7 @@ def write_report(results: list[dict], rows: list[dict], path: Path, title: str) 
         f"{_mean([r['score'] for r in graded]):.1f} / {max_score:g} over graded submissions.</p>",
         "<h2>Score distribution</h2>", histogram_svg([r["score"] for r in results], max_score),
         "<h2>Pass rate per test</h2>", pass_rate_svg(results),
-        "<h2>Errors, timeouts and missing submissions</h2>", _problem_table(problems, timeouts),
+        "<h2>Errors, timeouts and missing submissions</h2>", _problem_table(problems, timeouts, _warnings(results)),
         "<h2>Students</h2>", _student_table(rows),
     ]
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>" + html.escape(title) +
@@ -196,10 +211,17 @@ def pass_rate_svg(results: list[dict]) -> str:
     return "".join(parts)
 
 
-def _problem_table(problems: list[dict], timeouts: list[dict]) -> str:
+def _warnings(results: list[dict]) -> list[tuple[str, str, str]]:
+    """Planning warnings (e.g. two students whose names made the same key), one row each."""
+    return [(r["extra_data"].get("student", ""), "warning", str(w))
+            for r in results for w in r["extra_data"].get("warnings") or []]
+
+
+def _problem_table(problems: list[dict], timeouts: list[dict], warnings: list[tuple[str, str, str]]) -> str:
     lines = [(r["student"], r["status"], r.get("reason", "")) for r in problems]
     lines += [(t["extra_data"].get("student", ""), "timeout", "; ".join(t["extra_data"]["events"][:2]))
               for t in timeouts if t["extra_data"]["status"] == "graded"]
+    lines += warnings
     if not lines:
         return "<p>None.</p>"
     cells = "".join(f"<tr><td>{html.escape(s)}</td><td class='{html.escape(k)}'>{html.escape(k)}</td>"

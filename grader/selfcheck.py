@@ -10,6 +10,7 @@ from grader.assignment import Assignment
 from grader.errors import GraderError
 from grader.grading import grade_files
 from grader.i18n import Message
+from grader.summary import plain
 
 
 def default_file(assignment: Assignment, lang: str, folder: Path | None = None) -> Path:
@@ -24,22 +25,23 @@ def default_file(assignment: Assignment, lang: str, folder: Path | None = None) 
 def run_check(assignment: Assignment, path: Path, lang: str, console: Console | None = None) -> bool:
     """Public tests only, same sandbox and result format as grading; True when all pass."""
     console = console or Console()
-    console.print(Message("selfcheck.header", {"file": path.name, "title": assignment.title}).render(lang),
-                  markup=False, highlight=False)
+    console.print(plain(Message("selfcheck.header", {"file": path.name, "title": assignment.title}).render(lang)),
+                  highlight=False)
     # A student's laptop may lack root-only sandbox layers; public tests are not secret, so run anyway.
     result = grade_files(assignment, [path], insecure=True, public_only=True, lang=lang)[0]
     table = Table(show_header=False, box=None)
     for test in result["tests"]:
         ok = test["status"] == "passed"
         mark = Message("selfcheck.passed" if ok else "selfcheck.failed").render(lang)
-        table.add_row(f"[green]{mark}[/]" if ok else f"[red]{mark}[/]", test["name"],
+        # Names and feedback can carry a student's text: never markup, never escape sequences.
+        table.add_row(plain(mark, "green" if ok else "red"), plain(test["name"]),
                       f"{test['score']:g}/{test['max_score']:g}")
         if not ok:
-            table.add_row("", f"  {test['output']}", "")
+            table.add_row("", plain(f"  {test['output']}"), "")
     console.print(table)
     problem = result["extra_data"].get("error")
     if problem:
-        console.print(problem, markup=False, highlight=False)
+        console.print(plain(problem), highlight=False)
     passed = sum(t["status"] == "passed" for t in result["tests"])
     console.print(Message("selfcheck.footer", {"passed": passed, "total": len(result["tests"]),
                                                "score": f"{result['score']:g}", "max": f"{result['max_score']:g}"}

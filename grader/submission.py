@@ -12,6 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from grader.archives import Unread, first_problem, read_regular, read_zip, walk
 from grader.errors import GraderError, SubmissionError
 from grader.notebook import code_cells, read_notebook
 
@@ -33,7 +34,11 @@ class Submission:
 
 
 def load_submission(path: Path, preferred_stem: str | None = None) -> Submission:
-    """Read ``path``; GraderError if it cannot be read at all, SubmissionError if it is not gradable."""
+    """Read ``path``; GraderError if it cannot be read at all, SubmissionError if it is not gradable.
+
+    ``path`` itself is the instructor's (or Gradescope's) choice and may be a link; nothing
+    below it is followed: a link or special file inside a submission makes it an error.
+    """
     path = Path(path)
     if not path.exists():
         raise GraderError(f"{path}: no such file or folder; check the path")
@@ -69,12 +74,15 @@ def choose(files: dict[str, bytes], preferred_stem: str | None, label: str) -> t
     (``preferred_stem``); else the ones defining ``class Variable``; then .py before .ipynb;
     then the largest; ties by name.
     """
+    problem = first_problem(files)
+    if problem is not None:
+        raise problem
     candidates = {n: d for n, d in files.items() if n.lower().endswith(GRADABLE)}
     if not candidates:
         found = ", ".join(sorted(files)[:5]) or "nothing"
         raise SubmissionError("no_code_file", file=label, found=found)
     if len(candidates) == 1:
-        return next(iter(candidates.items()))
+        return _readable(next(iter(candidates.items())))
 
     def rank(item: tuple[str, bytes]) -> tuple:
         name, data = item
@@ -83,22 +91,26 @@ def choose(files: dict[str, bytes], preferred_stem: str | None, label: str) -> t
         defines = re.search(rb"^class\s+Variable\b", data, re.M) is not None
         return (not named, not defines, not name.endswith(".py"), -len(data), name)
 
-    return min(candidates.items(), key=rank)
+    return _readable(min(candidates.items(), key=rank))
+
+
+def _readable(item: tuple[str, bytes]) -> tuple[str, bytes]:
+    if isinstance(item[1], Unread):
+        raise item[1].problem  # the chosen file was too large to read
+    return item
 
 
 def _collect(path: Path) -> dict[str, bytes]:
+    label, path = str(path), path.resolve()  # the given path may be a link; nothing inside it is followed
     if path.is_dir():
-        return {str(p.relative_to(path)): _read_capped(p) for p in sorted(path.rglob("*"))
-                if p.is_file() and not _ignored(p.relative_to(path).parts)}
+        files = {}
+        for name, member, info in walk(path):
+            if not _ignored(PurePosixPath(name).parts):
+                files[name] = read_regular(member, MAX_FILE_BYTES, f"{label}/{name}", info)
+        return files
     if path.suffix.lower() == ".zip":
-        return _unzip(path.read_bytes(), str(path))
-    return {path.name: _read_capped(path)}
-
-
-def _read_capped(path: Path) -> bytes:
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise SubmissionError("too_large", file=str(path), mib=MAX_FILE_BYTES >> 20)
-    return path.read_bytes()
+        return _unzip(read_regular(path, MAX_ZIP_BYTES, label, path.stat()), label)
+    return {path.name: read_regular(path, MAX_FILE_BYTES, label, path.stat())}
 
 
 def _ignored(parts: tuple[str, ...]) -> bool:
@@ -108,14 +120,10 @@ def _ignored(parts: tuple[str, ...]) -> bool:
 def _unzip(data: bytes, label: str) -> dict[str, bytes]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        entries = [i for i in archive.infolist() if not i.is_dir() and not _ignored(PurePosixPath(i.filename).parts)]
-    except zipfile.BadZipFile:
+    except Exception:  # noqa: BLE001 - BadZipFile, but also ValueError/EOFError on forged headers
         raise SubmissionError("bad_zip", file=label) from None
-    if not entries:
+    files = read_zip(archive, label, file_cap=MAX_FILE_BYTES, total_cap=MAX_ZIP_BYTES,
+                     skip=lambda name: _ignored(PurePosixPath(name).parts))
+    if not files:
         raise SubmissionError("empty_zip", file=label)
-    if sum(i.file_size for i in entries) > MAX_ZIP_BYTES:
-        raise SubmissionError("zip_too_large", file=label, mib=MAX_ZIP_BYTES >> 20)
-    try:
-        return {i.filename: archive.read(i) for i in entries}
-    except (zipfile.BadZipFile, RuntimeError, OSError):
-        raise SubmissionError("damaged_zip", file=label) from None
+    return files

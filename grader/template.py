@@ -15,9 +15,11 @@ import nbformat
 from grader.assignment import Assignment
 from grader.errors import GraderError
 
+# The public example's input must be one no hidden test uses (tests/test_template.py checks it),
+# or the handout would print a hidden test's input and its expected gradient.
 _TRY_IT = """import numpy as np
 
-x = Variable(np.array(0.5))
+x = Variable(np.array(1.0))
 y = square(exp(square(x)))
 y.backward()
 print(x.grad)"""

@@ -22,6 +22,7 @@ import httpx
 
 from grader.errors import GraderError
 from grader.exporters import comment_for
+from grader.report import csv_text
 from grader.results import write_json_atomic
 
 BATCH_SIZE = 50
@@ -47,6 +48,7 @@ class UploadReport:
 
 
 def _csv(text: str) -> str:
+    text = csv_text(text)
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
 
 

@@ -57,3 +57,28 @@ def test_template_notebook_is_valid_v4_with_explanations(assignment):
     nbformat.validate(notebook)
     kinds = [cell.cell_type for cell in notebook.cells]
     assert kinds.count("markdown") >= 6 and kinds.count("code") >= 6
+
+
+def _array_literals(source: str) -> set:
+    """Every constant passed to ``np.array(...)`` in ``source``: the inputs a test or example uses."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "array" and node.args:
+            try:
+                found.add(repr(ast.literal_eval(node.args[0])))
+            except ValueError:
+                continue
+    return found
+
+
+def test_try_it_example_uses_no_hidden_test_input(assignment):
+    # The handout prints the example's gradient: on a hidden test's input, that is the hidden answer.
+    notebook = nbformat.reads(next(t for p, t in template_files(assignment).items() if p.suffix == ".ipynb"),
+                              as_version=4)
+    examples = set().union(*(_array_literals(c.source) for c in notebook.cells if c.cell_type == "code"
+                             and "backward()" in c.source and "class " not in c.source))
+    hidden = set().union(*(_array_literals(p.read_text(encoding="utf-8"))
+                           for p in (assignment.root / "tests" / "hidden").glob("test_*.py")))
+    assert examples, "the template has no Try-it example to check"
+    assert hidden, "no literal inputs found in the hidden tests: the check would be vacuous"
+    assert not examples & hidden, f"the Try-it example shows hidden test inputs {examples & hidden}"
