@@ -37,7 +37,7 @@ def test_batch_with_a_link_a_deep_notebook_and_a_corrupt_zip_grades_everyone_els
     done = cli("batch", cls, "-o", tmp_path / "out", "-j", "1")
     assert done.returncode == 0, done.stderr
     rows = {r["student"]: r for r in csv.DictReader((tmp_path / "out" / "scores.csv").open())}
-    assert rows["carol"]["score"] == "56" and rows["carol"]["status"] == "graded"
+    assert rows["carol"]["score"] == "65" and rows["carol"]["status"] == "graded"
     for student in ("mallory", "eve", "alice", "bob"):
         assert rows[student]["score"] == "0" and rows[student]["status"] == "error", rows[student]
     assert "link" in rows["mallory"]["reason"] and "link" in rows["eve"]["reason"]
