@@ -152,7 +152,10 @@ def _mutant_limits(assignment: Assignment) -> Assignment:
 
 
 def run_selftest(assignment: Assignment, jobs: int | None = None) -> bool:
-    problems = selftest_problems(assignment)
+    variants = find_variants(assignment.root)
+    problems = selftest_problems(assignment, variants)
+    kinds = [v.kind for v in variants]
+    print(f"variants: {kinds.count('correct')} correct, {kinds.count('buggy')} buggy graded")
     report = mutation_report(assignment, jobs=jobs)
     for line in report.lines():
         print(line)
