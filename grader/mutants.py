@@ -88,6 +88,8 @@ def _nodes_in(tree: ast.Module, regions: list[tuple[int, int]]) -> Iterator[tupl
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 prefix = f"{owner.name}." if owner else ""
                 inner = _Owner(prefix + child.name, child if not isinstance(child, ast.ClassDef) else None)
+            elif isinstance(child, ast.JoinedStr):
+                continue  # an f-string's pieces only shape a message, which no spec fixes
             elif owner is not None and owner.function is not None and _inside(child, regions):
                 found.append((child.lineno, child.col_offset, -child.end_lineno, -child.end_col_offset,
                               len(found), child, owner))
@@ -166,10 +168,12 @@ def _pop_end(node, owner, parents):
 def _unwrap_call(node, owner, parents):
     """``as_array(y)`` -> ``y``, ``np.exp(x)`` -> ``x``: the call forgotten, its argument kept.
 
-    Skipped for a call whose result is discarded: unwrapping it is the same as dropping it.
+    Skipped for a call whose result is discarded (unwrapping it is the same as dropping it) and for
+    ``raise Error(message)``: raising a plain message is no one's mistake, and Python turns it into
+    a TypeError anyway.
     """
     if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords \
-            and not isinstance(node.args[0], ast.Starred) and not isinstance(parents.get(node), ast.Expr):
+            and not isinstance(node.args[0], ast.Starred) and not isinstance(parents.get(node), (ast.Expr, ast.Raise)):
         yield node.args[0]
 
 

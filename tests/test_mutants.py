@@ -28,6 +28,8 @@ class Box:
             item = pending.pop()
             total = np.maximum(total, item)
         flag = True
+        if flag:
+            raise ValueError(f"bad {type(value)} at {1 + 2}")
         return np.exp(total)
         # END SOLUTION
 
@@ -89,6 +91,13 @@ def test_every_operator_produces_valid_python_and_touches_only_its_region():
 def test_operator_reports_the_edit_it_made(operator, diff):
     diffs = {m.diff().split(": ", 1)[1] for m in generate(EVERY_OPERATOR) if m.operator == operator}
     assert diff in diffs
+
+
+def test_messages_and_raised_exceptions_are_left_alone():
+    """Only dropping the raise is a mistake worth making; its message text is no spec's business."""
+    on_raise = [m for m in generate(EVERY_OPERATOR) if m.before.startswith("raise")]
+    assert [m.diff().split(": ", 1)[1] for m in on_raise] == [
+        'raise ValueError(f"bad {type(value)} at {1 + 2}")  ->  pass']
 
 
 def test_a_source_without_regions_has_no_mutants():
