@@ -114,9 +114,12 @@ def load_equivalent(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get("equivalent", {})
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise GraderError(f"{path}: not readable TOML ({exc}); fix the file") from None
+    if set(raw) - {"equivalent"}:
+        raise GraderError(f"{path}: only an [equivalent] table belongs here (found {', '.join(sorted(raw))})")
+    table = raw.get("equivalent", {})
     if not isinstance(table, dict) or not all(isinstance(v, str) and v.strip() for v in table.values()):
         raise GraderError(f"{path}: [equivalent] must map each mutant id to a non-empty reason")
     return dict(table)

@@ -134,10 +134,16 @@ def test_every_equivalent_entry_has_a_reason_and_is_still_generated():
     assert equivalent and set(equivalent) <= generated
 
 
-def test_an_equivalent_entry_without_a_reason_is_refused(tmp_path):
-    (tmp_path / "mutants.toml").write_text('[equivalent]\n"f: a -> b" = ""\n')
-    with pytest.raises(GraderError, match="non-empty reason"):
+@pytest.mark.parametrize("text, fragment", [
+    ('[equivalent]\n"f: a -> b" = ""\n', "non-empty reason"),
+    ('"f: a -> b" = "outside the table"\n', "only an [equivalent] table"),
+    ('[equivalent\n', "not readable TOML"),
+])
+def test_a_bad_mutants_toml_is_a_one_line_error(tmp_path, text, fragment):
+    (tmp_path / "mutants.toml").write_text(text)
+    with pytest.raises(GraderError) as error:
         load_equivalent(tmp_path / "mutants.toml")
+    assert fragment in str(error.value) and "mutants.toml" in str(error.value) and "\n" not in str(error.value)
 
 
 # --- end to end: the sandboxed batch engine grades the mutants and the variants ------------------
