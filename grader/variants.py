@@ -3,7 +3,7 @@
 
 A buggy variant declares its failing tests in a header comment, one or more lines like::
 
-    # expect-fail: test_exp_backward_alone, test_composite_grad_at_half[0d]
+    # expect-fail: test_some_function, test_other_function[case_id]
 
 or, for a notebook (or any file), in ``<stem>.toml`` beside it: ``expect_fail = ["test_x", ...]``.
 A name without ``[case]`` means every case of that test function; a ``test_x[case]`` id means that
