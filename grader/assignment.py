@@ -18,6 +18,16 @@ LOAD_POLICIES = ("grade_defined", "zero")
 
 
 @dataclass(frozen=True)
+class SelftestSettings:
+    """``[selftest]``: how sharp the hidden tests must prove to be (see docs/selftest.md)."""
+
+    mutation_threshold: float = 0.9   # share of non-equivalent mutants the tests must kill
+    min_mutants: int = 30             # fewer means the generator or the regions broke
+    mutant_test_seconds: float = 2.0  # tighter deadlines for mutants: some loop forever
+    mutant_submission_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class Assignment:
     id: str
     title: str
@@ -39,6 +49,7 @@ class Assignment:
     floor_seconds: float = 1.0
     reference_factor: float = 100.0
     load_on_error: str = "grade_defined"  # or "zero": a .py whose module-level code raises scores 0
+    selftest: SelftestSettings = SelftestSettings()
 
     @property
     def public_tests(self) -> Path:
@@ -163,6 +174,7 @@ def _build(folder: Path, raw: dict) -> Assignment:
         due=datetime.fromisoformat(due) if isinstance(due, str) else due,
         late_policy=_late_policy(raw.get("late_policy")),
         floor_seconds=floor_seconds, reference_factor=factor, load_on_error=load_on_error,
+        selftest=_selftest(raw.get("selftest", {})),
     )
 
 
@@ -174,3 +186,15 @@ def _late_policy(raw: dict | None) -> dict | None:
     if not 0 <= policy["percent_per_day"] <= 100 or not 0 <= policy["max_percent"] <= 100 or policy["grace_hours"] < 0:
         raise ValueError("late_policy: percent_per_day and max_percent must be 0-100, grace_hours >= 0")
     return policy
+
+
+def _selftest(raw: dict) -> SelftestSettings:
+    unknown = sorted(set(raw) - set(SelftestSettings.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"[selftest] has unknown setting(s) {', '.join(unknown)}")
+    settings = SelftestSettings(**{k: type(getattr(SelftestSettings, k))(v) for k, v in raw.items()})
+    if not 0 <= settings.mutation_threshold <= 1 or settings.min_mutants < 0:
+        raise ValueError("[selftest] mutation_threshold must be 0-1 and min_mutants >= 0")
+    if settings.mutant_test_seconds <= 0 or settings.mutant_submission_seconds <= 0:
+        raise ValueError("[selftest] mutant_test_seconds and mutant_submission_seconds must be positive")
+    return settings

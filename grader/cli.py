@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("-a", "--assignment-id", dest="assignment", help="kit assignment id (optional with one)")
         sub.set_defaults(handler=handler)
 
-    selftest = commands.add_parser("selftest", help="reference scores full marks, template scores 0")
+    selftest = commands.add_parser("selftest", help="reference full marks, template 0, variants as declared, "
+                                                    "mutation score above the threshold")
     _assignment_option(selftest)
     selftest.set_defaults(handler=_selftest)
 

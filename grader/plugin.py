@@ -194,6 +194,8 @@ def likely_bug(error: StudentError) -> str | None:
         return None
     if error.message.startswith("module "):
         return "hint.not_defined"
+    if error.message.startswith("'NoneType' object") and match.group(1) in ("input", "output", "backward"):
+        return "hint.creator"  # a function was expected where a creator was None: set_creator was not called
     hint = _ATTRIBUTE_HINTS.get(match.group(1))
     if hint == "hint.call_links" and error.probe in _PROBES_WITHOUT_CALL:
         return None

@@ -92,3 +92,4 @@ def test_selftest_passes():
     done = subprocess.run([sys.executable, "-m", "grader.cli", "selftest"], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "variants: " in done.stdout and "mutants: killed " in done.stdout  # the tests proved, not only run

@@ -16,6 +16,7 @@ def _error(kind, message="", where=None, probe="forward"):
     (_error("AttributeError", "'Square' object has no attribute 'input'", "backward", "grad"), "hint.call_links"),
     (_error("AttributeError", "'Variable' object has no attribute 'creator'", "backward", "grad"), "hint.creator"),
     (_error("AttributeError", "module 'submission' has no attribute 'exp'", None), "hint.not_defined"),
+    (_error("AttributeError", "'NoneType' object has no attribute 'input'", "backward", "grad"), "hint.creator"),
 ])
 def test_hint_where_the_evidence_points(error, hint):
     assert likely_bug(error) == hint
