@@ -27,18 +27,76 @@ _TEST_NAME = re.compile(r"^def (test_\w+)", re.M)
 STUDENT_README = """# {title}
 
 ## English
-1. Install the checker once: `python3 -m pip install ./grader-kit`
-2. Fill in every body that raises `NotImplementedError` in `{name}.py` (or `{name}.ipynb`).
-3. Check yourself: `grader check` (or `grader check {name}.ipynb`; add `--lang ko` for Korean).
-   It runs the public tests only; hidden tests are also run at grading.
-4. Submit `{name}.py` or `{name}.ipynb` to your course's LMS.
+
+You need Python 3.9 or newer (from python.org on Windows and macOS; on Windows tick
+"Add python.exe to PATH" in the installer). First unzip the handout; the commands below start in
+the folder that holds the unzipped `{name}_handout` folder. A virtual environment (`.venv`) keeps
+the checker apart from your other Python packages.
+
+macOS and Linux (Terminal):
+
+```bash
+cd {name}_handout
+python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install ./grader-kit
+grader check --lang en
+```
+
+Windows (PowerShell; if it refuses to run `Activate.ps1`, first run
+`Set-ExecutionPolicy -Scope CurrentUser RemoteSigned`):
+
+```powershell
+cd {name}_handout
+py -m venv .venv
+.venv\\Scripts\\activate
+py -m pip install .\\grader-kit
+grader check --lang en
+```
+
+Then:
+
+1. Fill in every body that raises `NotImplementedError` in `{name}.py` (or `{name}.ipynb`).
+2. Check again: `grader check` (or `grader check {name}.ipynb`). It runs the public tests only and
+   names the likely bug when your answer matches a common mistake; hidden tests run at grading.
+   In a new terminal, `cd {name}_handout` and activate `.venv` again (the second and third lines above).
+3. Submit `{name}.py` or `{name}.ipynb` to your course's LMS.
 
 ## 한국어
-1. 검사 도구를 한 번 설치합니다: `python3 -m pip install ./grader-kit`
-2. `{name}.py`(또는 `{name}.ipynb`)에서 `NotImplementedError`를 내는 부분을 모두 채웁니다.
-3. 스스로 확인합니다: `grader check --lang ko` (노트북은 `grader check {name}.ipynb --lang ko`).
-   공개 테스트만 실행합니다. 채점 때는 숨은 테스트도 실행됩니다.
-4. `{name}.py` 또는 `{name}.ipynb`를 강의의 LMS에 제출합니다.
+
+Python 3.9 이상이 필요합니다(Windows와 macOS는 python.org에서 설치하고, Windows 설치 화면에서
+"Add python.exe to PATH"를 체크하세요). 먼저 과제 zip 파일의 압축을 풉니다. 아래 명령은 압축을 푼
+`{name}_handout` 폴더가 들어 있는 폴더에서 시작합니다. 가상 환경(`.venv`)을 쓰면 검사 도구가 다른
+Python 패키지와 섞이지 않습니다.
+
+macOS와 Linux(터미널):
+
+```bash
+cd {name}_handout
+python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install ./grader-kit
+grader check --lang ko
+```
+
+Windows(PowerShell. `Activate.ps1` 실행이 거부되면 먼저
+`Set-ExecutionPolicy -Scope CurrentUser RemoteSigned`를 실행하세요):
+
+```powershell
+cd {name}_handout
+py -m venv .venv
+.venv\\Scripts\\activate
+py -m pip install .\\grader-kit
+grader check --lang ko
+```
+
+그다음:
+
+1. `{name}.py`(또는 `{name}.ipynb`)에서 `NotImplementedError`를 내는 부분을 모두 채웁니다.
+2. 다시 확인합니다: `grader check` (노트북은 `grader check {name}.ipynb`). 공개 테스트만 실행하며,
+   답이 흔한 실수와 같으면 그 실수를 알려 줍니다. 채점 때는 숨은 테스트도 실행됩니다.
+   새 터미널에서는 `cd {name}_handout` 후 `.venv`를 다시 활성화하세요(위의 둘째, 셋째 줄).
+3. `{name}.py` 또는 `{name}.ipynb`를 강의의 LMS에 제출합니다.
 """
 
 

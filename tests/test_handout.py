@@ -1,3 +1,5 @@
+import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -103,3 +105,41 @@ def test_notebook_with_cells_out_of_order_still_grades(tmp_path, grade):
     nbformat.write(notebook, path)
     result = grade(path)
     assert result["score"] == result["max_score"] and "cell 1" in result["output"]
+
+
+def readme_blocks(readme: str, language: str) -> list[str]:
+    """The ```language code blocks of the handout README, in order (both language sections)."""
+    return re.findall(rf"^```{language}\n(.*?)^```$", readme, re.S | re.M)
+
+
+def test_readme_gives_the_same_commands_in_both_languages_for_each_os(files):
+    readme = files["README.md"].decode()
+    for language in ("bash", "powershell"):
+        english, korean = readme_blocks(readme, language)
+        assert english.replace("--lang en", "--lang ko") == korean
+        assert english.startswith("cd dezero_stage1_handout\n"), "the zip unpacks into that folder"
+        assert "venv .venv" in english
+    assert "py -m pip install" in readme_blocks(readme, "powershell")[0]
+    assert "Python 3.9" in readme and "python.org" in readme
+
+
+@pytest.mark.e2e
+def test_readme_commands_run_as_written(tmp_path, assignment):
+    """Unzip where a student would, then run the README's macOS/Linux block, line by line, as written:
+    a fresh venv, the kit installed into it, and ``grader check`` on the untouched template."""
+    handout = tmp_path / "handout.zip"
+    build_handout(assignment, handout)
+    student = tmp_path / "Downloads"
+    zipfile.ZipFile(handout).extractall(student)
+    readme = (student / "dezero_stage1_handout" / "README.md").read_text(encoding="utf-8")
+    block = readme_blocks(readme, "bash")[0]
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if "venv" not in p)
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    # Every line but the last must succeed; the last one checks the template, which fails its tests.
+    script = "set -e\n" + block.rstrip("\n").rsplit("\n", 1)[0] + "\nset +e\n" + block.rstrip("\n").rsplit("\n", 1)[1]
+    ran = subprocess.run(["bash", "-c", script], cwd=student, env=env, capture_output=True, text=True, timeout=600)
+    out = ran.stdout + ran.stderr
+    assert (student / "dezero_stage1_handout" / ".venv").is_dir(), out[-2000:]
+    assert ran.returncode == 1 and "Traceback" not in out, out[-2000:]
+    assert "public tests: 0/" in ran.stdout and "TODO stub" in ran.stdout, out[-2000:]
