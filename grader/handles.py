@@ -15,7 +15,8 @@ from grader import wire
 from grader.assignment import Assignment
 from grader.errors import SubmissionError
 from grader.i18n import Message
-from grader.sandbox import Worker, WorkerFailure, Zygote
+from grader.portable import new_worker
+from grader.sandbox import Worker, WorkerFailure, Zygote  # noqa: F401 - Worker: the type of _worker
 from grader.submission import Submission
 
 
@@ -227,7 +228,7 @@ class StudentHandle:
         """
         if not self._plan.ahead or self._fatal is not None or self._worker is not None or not self._plan.keys:
             return
-        self._worker = Worker(self._zygote, self._slot, self._limits)
+        self._worker = new_worker(self._zygote, self._slot, self._limits)
         try:
             self._worker.launch(self.submission.cells, self.submission.notebook)
             self._queued = {}
@@ -240,7 +241,7 @@ class StudentHandle:
         if not launched:
             self.close()
             self._queued = {}
-            self._worker = Worker(self._zygote, self._slot, self._limits)
+            self._worker = new_worker(self._zygote, self._slot, self._limits)
             self._worker.launch(self.submission.cells, self.submission.notebook)
         if self.next is not None:
             self.next.prestart()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 
@@ -20,7 +21,8 @@ from grader.handles import ProbePlan, ReferenceHandle
 from grader.i18n import Message
 from grader import plugin as fixtures
 from grader.plugin import GradingPlugin
-from grader.sandbox import Zygote, missing_essential_layers, probe_layers
+from grader import portable
+from grader.sandbox import WorkerFailure, Zygote, missing_essential_layers, probe_layers
 from grader.submission import Submission
 
 
@@ -62,9 +64,8 @@ class Session:
 
     def __post_init__(self) -> None:
         # Order matters: the zygote must exist before the reference or any test is imported.
-        secrets = [self.assignment.root.parent] + ([self.assignment.reference.parent] if self.assignment.reference else [])
-        self.zygote = Zygote(str(self.assignment.probes), self.hide + [str(p) for p in secrets])
-        self.layers = probe_layers(self.zygote, self.assignment.limits)
+        self.portable: Message | None = None  # why the portable runner is used, when it is
+        self.zygote, self.layers = self._start_runner()
         missing = missing_essential_layers(self.layers)
         if missing and self.secure:
             self.zygote.close()
@@ -72,6 +73,32 @@ class Session:
                               "grade as root on Linux, or pass --insecure to grade anyway (results marked)")
         self.reference = ReferenceHandle.for_assignment(self.assignment)
         self.plan = ProbePlan(self.compute_ahead)  # learnt from every submission this session grades
+
+    def _start_runner(self) -> tuple:
+        """The Linux sandbox when it starts; for a student's own check only, a plain child process otherwise."""
+        secrets = [self.assignment.root.parent] + ([self.assignment.reference.parent] if self.assignment.reference else [])
+        checking = self.public_only and not self.secure
+        reason = None
+        if sys.platform.startswith("linux") and not (checking and portable.forced()):
+            zygote = None
+            try:
+                zygote = Zygote(str(self.assignment.probes), self.hide + [str(p) for p in secrets])
+                return zygote, probe_layers(zygote, self.assignment.limits)
+            except (WorkerFailure, OSError, AttributeError) as failure:
+                if zygote is not None:
+                    zygote.close()
+                detail = failure.message.render(self.lang) if isinstance(failure, WorkerFailure) else str(failure)
+                if not checking:
+                    raise GraderError(f"the Linux sandbox could not start on this machine ({detail}); grading "
+                                      "needs it: grade on Linux (as root for every layer)") from None
+                reason = "runner.sandbox_failed"
+        if not checking:
+            raise GraderError(f"grading needs the Linux sandbox, which this machine ({sys.platform}) does not "
+                              "have; grade on Linux (as root for every layer)")
+        self.portable = Message(reason or ("runner.forced" if portable.forced() else "runner.no_sandbox"),
+                                {"platform": sys.platform})
+        zygote = portable.PortableZygote(str(self.assignment.probes))
+        return zygote, portable.probe_layers(zygote, self.assignment.limits)
 
     def close(self) -> None:
         self.zygote.close()

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from grader.assignment import Assignment
 from grader.errors import GraderError
-from grader.grading import grade_files
+from grader.grading import grade_files, open_session
 from grader.i18n import Message
 from grader.summary import plain
 
@@ -27,8 +27,15 @@ def run_check(assignment: Assignment, path: Path, lang: str, console: Console | 
     console = console or Console()
     console.print(plain(Message("selfcheck.header", {"file": path.name, "title": assignment.title}).render(lang)),
                   highlight=False)
-    # A student's laptop may lack root-only sandbox layers; public tests are not secret, so run anyway.
-    result = grade_files(assignment, [path], insecure=True, public_only=True, lang=lang)[0]
+    # A student's laptop may lack root-only sandbox layers, or the sandbox altogether (Windows, macOS):
+    # public tests are not secret and the code is the student's own, so run anyway, and say how.
+    session = open_session(assignment, [str(path.resolve().parent)], insecure=True, public_only=True, lang=lang)
+    try:
+        if session.portable is not None:
+            console.print(plain(session.portable.render(lang), "yellow"), highlight=False, soft_wrap=True)
+        result = grade_files(assignment, [path], insecure=True, public_only=True, session=session)[0]
+    finally:
+        session.close()
     table = Table(show_header=False, box=None)
     for test in result["tests"]:
         ok = test["status"] == "passed"
