@@ -4,11 +4,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from grader.compat import tomllib
 from grader.errors import GraderError
 from grader.sandbox import Limits
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -25,7 +26,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def students_edition() -> bool:
+    """True in the kit a handout ships (``grader/_handout.py``): it holds ``check`` only."""
+    return importlib.util.find_spec("grader._handout") is not None
+
+
 def _parser() -> argparse.ArgumentParser:
+    if students_edition():
+        parser = argparse.ArgumentParser(prog="grader", description="Check your DeZero homework against the "
+                                                                   "public tests (grader check --help).")
+        _check_command(parser.add_subparsers(title="commands"))
+        return parser
     parser = argparse.ArgumentParser(prog="grader", description="Grade DeZero homework in a sandbox.")
     commands = parser.add_subparsers(title="commands")
 
@@ -37,11 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     _lang_option(grade)
     grade.set_defaults(handler=_grade)
 
-    check = commands.add_parser("check", help="students: run the public tests on your file")
-    check.add_argument("file", type=Path, nargs="?", help="your .py or .ipynb (default: the template name here)")
-    _assignment_option(check)
-    _lang_option(check)
-    check.set_defaults(handler=_check)
+    _check_command(commands)
 
     handout = commands.add_parser("handout", help="build the students' handout zip (no hidden tests, no solution)")
     _assignment_option(handout)
@@ -108,6 +115,14 @@ def _parser() -> argparse.ArgumentParser:
         _assignment_option(sub)
         sub.set_defaults(handler=handler)
     return parser
+
+
+def _check_command(commands) -> None:
+    check = commands.add_parser("check", help="students: run the public tests on your file")
+    check.add_argument("file", type=Path, nargs="?", help="your .py or .ipynb (default: the template name here)")
+    _assignment_option(check)
+    _lang_option(check)
+    check.set_defaults(handler=_check)
 
 
 def _lang_option(parser: argparse.ArgumentParser) -> None:

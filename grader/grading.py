@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Union
 from pathlib import Path
 
 from grader.assignment import Assignment
@@ -12,7 +13,7 @@ from grader.results import build_result, now, validate
 from grader.runner import Session
 from grader.submission import Submission, load_submission
 
-Loaded = Submission | SubmissionError
+Loaded = Union[Submission, SubmissionError]
 
 
 def load_or_error(path: Path, assignment: Assignment) -> Loaded:

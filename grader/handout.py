@@ -10,13 +10,13 @@ from __future__ import annotations
 import io
 import json
 import re
-import tomllib
 import zipfile
 from importlib import resources
 from pathlib import Path
 
 import grader
 from grader.assignment import CONFIG_NAME, Assignment
+from grader.compat import tomllib
 from grader.errors import GraderError
 from grader.grading import grade_files, open_session
 from grader.template import template_files
@@ -122,7 +122,7 @@ def handout_files(assignment: Assignment) -> dict[str, bytes]:
         titles = tomllib.loads(lang_file.read_text(encoding="utf-8")).get("tests", {})
         kept = "\n".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in titles.items() if k in public_names)
         files[f"{base}/messages/{lang_file.name}"] = f"[tests]\n{kept}\n".encode()
-    files.update(grader_kit_files())
+    files.update(check_kit_files())
     return files
 
 
@@ -148,7 +148,56 @@ def _public_answers(assignment: Assignment) -> dict[str, str]:
         session.close()
 
 
+# What ``grader check`` imports, in the trusted process and in its worker: the handout ships these
+# only, so students install no instructor command and no LMS client. They must run on Python 3.9
+# (``tests/test_handout.py`` imports them under the oldest interpreter CI has).
+CHECK_MODULES = ("__init__", "archives", "assignment", "checks", "cli", "compat", "errors", "grading", "handles",
+                 "i18n", "notebook", "plugin", "portable", "results", "runner", "selfcheck", "submission",
+                 "summary", "wire", "sandbox/__init__", "sandbox/child", "sandbox/client", "sandbox/layers",
+                 "sandbox/zygote")
+CHECK_DATA = ("results_schema.json", "messages/en.toml", "messages/ko.toml")
+HANDOUT_MARKER = "_handout.py"  # its presence makes ``grader --help`` list the students' commands only
+
+
+def check_kit_files() -> dict[str, bytes]:
+    """The students' edition: what ``grader check`` needs, installable on Python 3.9+."""
+    package = Path(str(resources.files("grader")))
+    files = {}
+    for name in [f"{module}.py" for module in CHECK_MODULES] + list(CHECK_DATA):
+        path = package / name
+        if path.is_file():
+            files[f"grader-kit/grader/{name}"] = path.read_bytes()
+    files[f"grader-kit/grader/{HANDOUT_MARKER}"] = b'"""Marks the students\' edition of the grader (built by grader handout)."""\n'
+    files["grader-kit/pyproject.toml"] = _HANDOUT_PYPROJECT.format(version=grader.__version__).encode()
+    files["grader-kit/README.md"] = b"The dezero-autograder checker (students' edition). Install with: python -m pip install .\n"
+    return files
+
+
+_HANDOUT_PYPROJECT = """[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "dezero-autograder-check"
+version = "{version}"
+description = "grader check: run an assignment's public tests on your own code"
+requires-python = ">=3.9"
+dependencies = ["numpy", "pytest>=7.4", "pytest-json-report>=1.5", "nbformat>=5.9", "fastjsonschema>=2.16",
+                "rich>=13.0", "tomli>=1.1; python_version < '3.11'", "pyseccomp>=0.1.2; sys_platform == 'linux'"]
+
+[project.scripts]
+grader = "grader.cli:main"
+
+[tool.setuptools]
+packages = ["grader", "grader.sandbox"]
+
+[tool.setuptools.package-data]
+grader = ["results_schema.json", "messages/*.toml"]
+"""
+
+
 def grader_kit_files() -> dict[str, bytes]:
+    """The whole kit (the Gradescope autograder grades with it)."""
     package = resources.files("grader")
     files = {}
     for path in sorted(Path(str(package)).rglob("*")):

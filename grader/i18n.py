@@ -7,11 +7,12 @@ locale (default English). ``tests/test_i18n.py`` fails if a key is missing in an
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+
+from grader.compat import tomllib
 
 LANGUAGES = ("en", "ko")
 DEFAULT = "en"
