@@ -62,6 +62,11 @@ def _printable(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
+# Windows has none of the last three (a link there was already refused by the lstat above);
+# O_BINARY is Windows-only and keeps its CRT from translating line ends.
+_READ_FLAGS = os.O_RDONLY | sum(getattr(os, flag, 0) for flag in ("O_NOFOLLOW", "O_NONBLOCK", "O_CLOEXEC", "O_BINARY"))
+
+
 def read_regular(path: Path, cap: int, label: str, info: os.stat_result | None = None) -> bytes:
     """The bytes of a regular file of at most ``cap`` bytes, never through a link.
 
@@ -72,7 +77,7 @@ def read_regular(path: Path, cap: int, label: str, info: os.stat_result | None =
     if not stat.S_ISREG(info.st_mode):
         raise not_regular(label, info)
     try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        handle = os.open(path, _READ_FLAGS)
     except OSError as exc:
         if exc.errno == 40:  # ELOOP: it became a link
             raise SubmissionError("symlink", file=label) from None

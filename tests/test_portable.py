@@ -116,3 +116,17 @@ def test_cli_check_on_a_machine_without_the_sandbox_prints_no_traceback(assignme
                          text=True, timeout=120)
     assert ran.returncode == 1 and "Traceback" not in ran.stdout + ran.stderr
     assert "plain child process" in ran.stdout and "public tests: 0/7" in ran.stdout
+
+
+def test_the_kit_imports_where_posix_only_signals_and_sockets_are_missing():
+    """Windows has no SIGXCPU, SIGKILL or SOCK_SEQPACKET: check's modules must still import there."""
+    code = ("import signal, socket\n"
+            "for name in ('SIGXCPU', 'SIGKILL', 'SIGCHLD'):\n    delattr(signal, name)\n"
+            "del socket.SOCK_SEQPACKET\n"
+            "import os\nfor name in ('O_NOFOLLOW', 'O_NONBLOCK', 'O_CLOEXEC'):\n    delattr(os, name)\n"
+            "import grader.cli, grader.selfcheck, grader.portable, grader.runner\n"
+            "from grader.submission import load_submission\n"
+            f"assert load_submission(__import__('pathlib').Path({str(EXAMPLES / 'correct.py')!r}), 'x').cells\n"
+            "print('ok')")
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert ran.stdout.strip() == "ok", ran.stderr

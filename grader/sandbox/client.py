@@ -24,8 +24,9 @@ from grader.i18n import Message
 
 ESSENTIAL_LAYERS = ("process", "rlimits", "secrets", "network")
 _UID_BASE = 64000
-_SIGNAL_KEYS = {signal.SIGSEGV: "worker.signal_segv", signal.SIGXCPU: "worker.signal_xcpu",
-                signal.SIGABRT: "worker.signal_abrt"}
+# getattr: Windows has no SIGXCPU, and this module must import there (grader.portable uses its types).
+_SIGNAL_KEYS = {getattr(signal, name, None): key for name, key in (
+    ("SIGSEGV", "worker.signal_segv"), ("SIGXCPU", "worker.signal_xcpu"), ("SIGABRT", "worker.signal_abrt"))}
 
 
 @dataclass(frozen=True)
