@@ -152,6 +152,7 @@ class StudentHandle:
         self.output_total = 0
         self.layers: dict = {}
         self.load_errors: list[dict] = []
+        self.answers: list[tuple[str, dict, Any]] = []  # this test's (probe, args, answer): see grader/hints.py
 
     @property
     def seconds(self) -> float:
@@ -159,6 +160,7 @@ class StudentHandle:
 
     def begin_test(self) -> None:
         self._test_started = time.monotonic()
+        self.answers = []
 
     def probe(self, name: str, **args: Any) -> Any:
         if self._fatal is not None:
@@ -174,7 +176,10 @@ class StudentHandle:
         deadline = self._probe_deadline(key, name, args)
         reply = self._timed(lambda budget: self._worker.result(ident, min(budget, deadline)))
         if reply.get("ok"):
-            return reply.get("value")
+            value = reply.get("value")
+            # Copies: the test may change what it was given; the known-bug match needs what the code answered.
+            self.answers.append((name, wire.copy_value(args), wire.copy_value(value)))
+            return value
         error = reply.get("error") or {}
         raise StudentError(str(error.get("type")), str(error.get("message", "")), error.get("where"), error.get("line"),
                            name)

@@ -19,6 +19,7 @@ from grader.assignment import CONFIG_NAME, Assignment
 from grader.compat import tomllib
 from grader.errors import GraderError
 from grader.grading import grade_files, open_session
+from grader.hints import RECORDED_NAME
 from grader.template import template_files
 
 _SOLUTION = re.compile(r"^\s*# BEGIN SOLUTION\s*$(.*?)^\s*# END SOLUTION\s*$", re.S | re.M)
@@ -117,7 +118,10 @@ def handout_files(assignment: Assignment) -> dict[str, bytes]:
         public_names |= set(_TEST_NAME.findall(source))
     files[f"{base}/probes.py"] = assignment.probes.read_bytes()
     files[f"{base}/{CONFIG_NAME}"] = _public_config(assignment, public_names).encode()
-    files[f"{base}/public_expected.json"] = json.dumps(_public_answers(assignment), indent=1, sort_keys=True).encode()
+    expected, known_bugs = _public_answers(assignment)
+    files[f"{base}/public_expected.json"] = json.dumps(expected, indent=1, sort_keys=True).encode()
+    # The buggy variants' answers to the same public probe calls, and their hints: never their source.
+    files[f"{base}/{RECORDED_NAME}"] = json.dumps(known_bugs, indent=1, sort_keys=True, ensure_ascii=False).encode()
     for lang_file in sorted((assignment.root / "messages").glob("*.toml")):
         titles = tomllib.loads(lang_file.read_text(encoding="utf-8")).get("tests", {})
         kept = "\n".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in titles.items() if k in public_names)
@@ -139,22 +143,23 @@ def _public_config(assignment: Assignment, public_names: set[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _public_answers(assignment: Assignment) -> dict[str, str]:
+def _public_answers(assignment: Assignment) -> tuple[dict[str, str], dict]:
+    """The reference's answers to the public tests' probe calls, and each known bug's (``grader.hints``)."""
     session = open_session(assignment, hide=[], public_only=True)
     try:
         grade_files(assignment, [assignment.reference], public_only=True, session=session)
-        return session.reference.recorded
+        return session.reference.recorded, session.known_bugs.record(session.plan.calls)
     finally:
         session.close()
 
 
 # What ``grader check`` imports, in the trusted process and in its worker: the handout ships these
 # only, so students install no instructor command and no LMS client. They must run on Python 3.9
-# (``tests/test_handout.py`` imports them under the oldest interpreter CI has).
+# (``tests/test_handout.py`` parses them as 3.9; .ci/handout-pythons installs them under it).
 CHECK_MODULES = ("__init__", "archives", "assignment", "checks", "cli", "compat", "errors", "grading", "handles",
-                 "i18n", "notebook", "plugin", "portable", "results", "runner", "selfcheck", "submission",
-                 "summary", "wire", "sandbox/__init__", "sandbox/child", "sandbox/client", "sandbox/layers",
-                 "sandbox/zygote")
+                 "hints", "i18n", "notebook", "plugin", "portable", "results", "runner", "selfcheck", "submission",
+                 "summary", "variants", "wire", "sandbox/__init__", "sandbox/child", "sandbox/client",
+                 "sandbox/layers", "sandbox/zygote")
 CHECK_DATA = ("results_schema.json", "messages/en.toml", "messages/ko.toml")
 HANDOUT_MARKER = "_handout.py"  # its presence makes ``grader --help`` list the students' commands only
 
@@ -165,8 +170,7 @@ def check_kit_files() -> dict[str, bytes]:
     files = {}
     for name in [f"{module}.py" for module in CHECK_MODULES] + list(CHECK_DATA):
         path = package / name
-        if path.is_file():
-            files[f"grader-kit/grader/{name}"] = path.read_bytes()
+        files[f"grader-kit/grader/{name}"] = path.read_bytes()
     files[f"grader-kit/grader/{HANDOUT_MARKER}"] = b'"""Marks the students\' edition of the grader (built by grader handout)."""\n'
     files["grader-kit/pyproject.toml"] = _HANDOUT_PYPROJECT.format(version=grader.__version__).encode()
     files["grader-kit/README.md"] = b"The dezero-autograder checker (students' edition). Install with: python -m pip install .\n"

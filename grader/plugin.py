@@ -16,6 +16,7 @@ import pytest
 
 from grader.assignment import Assignment
 from grader.checks import CheckFailure
+from grader.hints import KnownBug, KnownBugs, hint_text
 from grader.handles import LoadFailure, ProbePlan, ReferenceHandle, StudentError, StudentHandle
 from grader.i18n import Message, assignment_catalogue
 from grader.sandbox import WorkerFailure, Zygote
@@ -43,8 +44,10 @@ def reference(request: pytest.FixtureRequest) -> ReferenceHandle:
 
 class GradingPlugin:
     def __init__(self, assignment: Assignment, submissions: list, zygote: Zygote, slot: int,
-                 reference: ReferenceHandle, lang: str = "en", plan: ProbePlan | None = None) -> None:
+                 reference: ReferenceHandle, lang: str = "en", plan: ProbePlan | None = None,
+                 known_bugs: KnownBugs | None = None) -> None:
         self.assignment = assignment
+        self.known_bugs = known_bugs or KnownBugs([])
         self.lang = lang
         plan = plan or ProbePlan()
         self.handles = [StudentHandle(s, zygote, slot, assignment, plan, reference) for s in submissions]
@@ -115,9 +118,24 @@ class GradingPlugin:
         the grader does not expect is recorded as an internal error each time it is looked at."""
         text = item.stash.get(_FEEDBACK, None)
         if text is None:
-            text = self.feedback(error, self.is_hidden(item), item.nodeid).render(self.lang)
+            message = self.feedback(error, self.is_hidden(item), item.nodeid)
+            bug = self.known_bug(item, error)
+            if bug is not None:
+                message = Message("student.raised_with_message", {"text": message, "message": Message(
+                    "hint.known_bug", {"hint": hint_text(bug, self.lang)})})
+            text = message.render(self.lang)
             item.stash[_FEEDBACK] = text
         return text
+
+    def known_bug(self, item: pytest.Item, error: BaseException) -> KnownBug | None:
+        """The buggy variant whose answers to this test's probes were the student's (wrong answers only)."""
+        handle = getattr(item, "funcargs", {}).get("student")
+        if not isinstance(error, CheckFailure) or not isinstance(handle, StudentHandle):
+            return None
+        try:
+            return self.known_bugs.match(handle.answers)
+        except Exception:  # noqa: BLE001 - a hint is a bonus: it must never cost a student their feedback
+            return None
 
     def describe(self, item: pytest.Item) -> dict:
         """What the report says of a graded item besides its outcome; worked out once per item."""

@@ -18,6 +18,7 @@ from pytest_jsonreport.plugin import JSONReport
 from grader.assignment import Assignment
 from grader.errors import GraderError, SubmissionError
 from grader.handles import ProbePlan, ReferenceHandle
+from grader.hints import KnownBugs
 from grader.i18n import Message
 from grader import plugin as fixtures
 from grader.plugin import GradingPlugin
@@ -72,6 +73,7 @@ class Session:
             raise GraderError(f"sandbox layers {', '.join(missing)} are not available on this machine; "
                               "grade as root on Linux, or pass --insecure to grade anyway (results marked)")
         self.reference = ReferenceHandle.for_assignment(self.assignment)
+        self.known_bugs = KnownBugs.for_assignment(self.assignment)  # trusted variants, like the reference
         self.plan = ProbePlan(self.compute_ahead)  # learnt from every submission this session grades
 
     def _start_runner(self) -> tuple:
@@ -105,7 +107,7 @@ class Session:
 
     def run(self, submissions: list[Submission | SubmissionError]) -> list[SubmissionRun]:
         plugin = GradingPlugin(self.assignment, submissions, self.zygote, self.slot, self.reference, self.lang,
-                               self.plan)
+                               self.plan, self.known_bugs)
         report = _run_pytest(self.assignment, plugin, self.public_only)
         runs = [SubmissionRun(submission=s) for s in submissions]
         for test in report.get("tests", []):

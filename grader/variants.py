@@ -8,18 +8,28 @@ A buggy variant declares its failing tests in a header comment, one or more line
 or, for a notebook (or any file), in ``<stem>.toml`` beside it: ``expect_fail = ["test_x", ...]``.
 A name without ``[case]`` means every case of that test function; a ``test_x[case]`` id means that
 case only.
+
+A buggy variant also names its bug for students, in every feedback language, in header lines::
+
+    # hint(en): Square.backward seems to ignore gy: multiply by it
+    # hint(ko): Square.backward가 gy를 곱하지 않는 것 같습니다
+
+(or ``[hint] en = ... ko = ...`` in ``<stem>.toml``). When a student's answers to a failed test are
+the ones this variant gives, feedback shows that hint (``grader/hints.py``).
 """
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.compat import tomllib
 from grader.errors import GraderError
 from grader.submission import GRADABLE
 
 _HEADER = re.compile(r"^#\s*expect-fail\s*:(.*)$")
+_HINT = re.compile(r"^#\s*hint\((\w+)\)\s*:\s*(.+)$")
+HINT_LANGUAGES = ("en", "ko")
 _HEADER_LINES = 40  # the declaration belongs at the top, where a reader looks for it
 _NAME = re.compile(r"^test_\w+(\[[^\]\s]+\])?$")
 
@@ -29,6 +39,7 @@ class Variant:
     path: Path
     kind: str                       # "correct" or "buggy"
     expect_fail: tuple[str, ...]    # test function names or case ids; empty for correct ones
+    hints: tuple[tuple[str, str], ...] = ()  # (language, text): what feedback says when a student matches it
 
     @property
     def label(self) -> str:
@@ -47,7 +58,8 @@ def find_variants(root: Path) -> list[Variant]:
             if kind == "buggy" and not declared:
                 raise GraderError(f"{path}: declares no failing tests; add a '# expect-fail: test_name, ...' "
                                   f"line at the top or expect_fail = [...] in {path.stem}.toml")
-            found.append(Variant(path, kind, declared))
+            hints = tuple(sorted(declared_hints(path).items())) if kind == "buggy" else ()
+            found.append(Variant(path, kind, declared, hints))
     return found
 
 
@@ -74,6 +86,29 @@ def declared_failures(path: Path) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def declared_hints(path: Path) -> dict[str, str]:
+    """language -> the hint a buggy variant gives students: header lines, then ``[hint]`` in ``<stem>.toml``."""
+    hints: dict[str, str] = {}
+    if path.suffix.lower() == ".py":
+        for line in path.read_text(encoding="utf-8").splitlines()[:_HEADER_LINES]:
+            match = _HINT.match(line.strip())
+            if match:
+                hints[match.group(1)] = match.group(2).strip()
+    beside = path.with_suffix(".toml")
+    if beside.is_file():
+        try:
+            table = tomllib.loads(beside.read_text(encoding="utf-8")).get("hint", {})
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise GraderError(f"{beside}: not readable TOML ({exc}); fix the file") from None
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise GraderError(f"{beside}: [hint] must map languages to texts")
+        hints.update(table)
+    unknown = sorted(set(hints) - set(HINT_LANGUAGES))
+    if unknown:
+        raise GraderError(f"{path}: hint for unknown language {unknown[0]}; use one of {', '.join(HINT_LANGUAGES)}")
+    return hints
+
+
 def matches(declared: str, test_id: str) -> bool:
     return declared == test_id or ("[" not in declared and test_id.split("[", 1)[0] == declared)
 
@@ -88,7 +123,8 @@ def variant_problems(variant: Variant, result: dict) -> list[str]:
         error = result["extra_data"].get("error")
         detail = error or "; ".join(f"{name}: {_first_line(tests[name]['output'])}" for name in sorted(failed))
         return [f"variant {variant.label} scores {result['score']:g}/{result['max_score']:g}, not full marks: {detail}"]
-    problems = []
+    problems = [f"variant {variant.label} has no hint in {lang}; add a '# hint({lang}): <what the bug looks like "
+                "to a student>' line at the top" for lang in HINT_LANGUAGES if lang not in dict(variant.hints)]
     expected = {name for name in tests if any(matches(d, name) for d in variant.expect_fail)}
     for declared in variant.expect_fail:
         if not any(matches(declared, name) for name in tests):

@@ -81,12 +81,14 @@ def _result(failed, names=("test_a[0d]", "test_a[2d]", "test_b")):
 
 
 def test_variant_problems_name_each_mismatch():
-    buggy = Variant(Path("v/buggy/b.py"), "buggy", ("test_a", "test_zz"))
+    hints = (("en", "a hint"), ("ko", "힌트"))
+    buggy = Variant(Path("v/buggy/b.py"), "buggy", ("test_a", "test_zz"), hints)
     problems = variant_problems(buggy, _result({"test_a[0d]", "test_b"}))
     assert problems == ["variant buggy/b.py declares 'test_zz', which matches no test",
                         "variant buggy/b.py passes test_a[2d], which it declares it fails",
                         "variant buggy/b.py fails undeclared test_b: test_b broke"]
-    assert variant_problems(Variant(Path("b.py"), "buggy", ("test_a",)), _result({"test_a[0d]", "test_a[2d]"})) == []
+    assert variant_problems(Variant(Path("b.py"), "buggy", ("test_a",), hints),
+                            _result({"test_a[0d]", "test_a[2d]"})) == []
     correct = Variant(Path("v/correct/c.py"), "correct", ())
     assert variant_problems(correct, _result(set())) == []
     assert variant_problems(correct, _result({"test_b"})) == [

@@ -3,6 +3,8 @@
 # expect-fail: test_composite_grad_at_half, test_public_composite_grad, test_gradient_matches_numerical_diff
 # expect-fail: test_graph_links, test_deep_chain_is_iterative, test_backward_seeds_ones_like
 # expect-fail: test_public_long_chain, test_public_seed_is_ones_like
+# hint(en): Function.__call__ seems not to set the output's creator: call output.set_creator(self)
+# hint(ko): Function.__call__가 출력의 creator를 설정하지 않는 것 같습니다: output.set_creator(self)를 호출하세요
 import numpy as np
 
 

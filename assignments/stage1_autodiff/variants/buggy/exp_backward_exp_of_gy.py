@@ -3,6 +3,8 @@
 # expect-fail: test_gradient_matches_numerical_diff[1d-exp], test_gradient_matches_numerical_diff[2d-exp]
 # expect-fail: test_gradient_matches_numerical_diff[1d-composite], test_gradient_matches_numerical_diff[2d-composite]
 # expect-fail: test_public_exp_backward
+# hint(en): Exp.backward seems to take exp of gy: it should return np.exp(x) * gy, with x = self.input.data
+# hint(ko): Exp.backward가 gy의 exp를 계산하는 것 같습니다: x = self.input.data로 np.exp(x) * gy를 반환해야 합니다
 import numpy as np
 
 

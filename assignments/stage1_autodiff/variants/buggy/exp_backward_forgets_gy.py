@@ -2,6 +2,8 @@
 # expect-fail: test_exp_backward_alone, test_composite_grad_at_half, test_public_composite_grad
 # expect-fail: test_gradient_matches_numerical_diff[1d-composite], test_gradient_matches_numerical_diff[2d-composite]
 # expect-fail: test_public_exp_backward
+# hint(en): Exp.backward seems to ignore gy: multiply np.exp(x) by gy
+# hint(ko): Exp.backward가 gy를 곱하지 않는 것 같습니다: np.exp(x)에 gy를 곱하세요
 import numpy as np
 
 

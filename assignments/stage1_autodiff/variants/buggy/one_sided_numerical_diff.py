@@ -1,6 +1,8 @@
 # Buggy variant: numerical_diff uses the forward difference (f(x + eps) - f(x)) / eps; step 4 defines
 # the central difference, which is accurate to O(eps**2) instead of O(eps).
 # expect-fail: test_numerical_diff_is_central
+# hint(en): numerical_diff seems to use the forward difference: use the central one, (f(x + eps) - f(x - eps)) / (2 * eps)
+# hint(ko): numerical_diff가 전진 차분을 쓰는 것 같습니다: 중앙 차분 (f(x + eps) - f(x - eps)) / (2 * eps)를 쓰세요
 import numpy as np
 
 

@@ -2,6 +2,8 @@
 # which overflows the stack on a long chain. Every short chain is still right.
 # expect-fail: test_deep_chain_is_iterative
 # expect-fail: test_public_long_chain
+# hint(en): Variable.backward seems to be recursive: use a loop over a list of functions (step 8)
+# hint(ko): Variable.backward가 재귀로 구현된 것 같습니다: 함수 리스트를 도는 반복문으로 바꾸세요(8단계)
 import numpy as np
 
 

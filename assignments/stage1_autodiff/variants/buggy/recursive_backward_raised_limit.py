@@ -2,6 +2,8 @@
 # the chain of 5,000 now "works", but it is still recursion, which the test's title rules out.
 # expect-fail: test_deep_chain_is_iterative
 # expect-fail: test_public_long_chain
+# hint(en): Variable.backward seems to be recursive (raising the recursion limit does not fix it): use a loop (step 8)
+# hint(ko): Variable.backward가 재귀로 구현된 것 같습니다(재귀 한도를 올려도 해결되지 않습니다): 반복문으로 바꾸세요(8단계)
 import sys
 
 import numpy as np

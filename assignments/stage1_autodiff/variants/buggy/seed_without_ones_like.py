@@ -2,6 +2,8 @@
 # Values still broadcast right, but y.grad has the wrong shape (and dtype for float32).
 # expect-fail: test_backward_seeds_ones_like
 # expect-fail: test_public_seed_is_ones_like
+# hint(en): backward seems to seed the gradient with np.array(1.0): use np.ones_like(self.data), which keeps shape and dtype
+# hint(ko): backward가 기울기를 np.array(1.0)으로 시작하는 것 같습니다: 모양과 dtype이 같은 np.ones_like(self.data)를 쓰세요
 import numpy as np
 
 

@@ -3,6 +3,8 @@
 # expect-fail: test_square_backward_alone, test_composite_grad_at_half, test_public_composite_grad
 # expect-fail: test_gradient_matches_numerical_diff[1d-composite], test_gradient_matches_numerical_diff[2d-composite]
 # expect-fail: test_public_square_backward
+# hint(en): Square.backward seems to ignore gy: multiply 2 * x by gy
+# hint(ko): Square.backward가 gy를 곱하지 않는 것 같습니다: 2 * x에 gy를 곱하세요
 import numpy as np
 
 

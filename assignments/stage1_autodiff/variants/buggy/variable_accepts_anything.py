@@ -1,6 +1,8 @@
 # Buggy variant: Variable.__init__ stores whatever it is given; step 9 requires TypeError for
 # anything but an ndarray or None (a float, an int, a list).
 # expect-fail: test_variable_rejects_non_arrays
+# hint(en): Variable.__init__ seems to accept any value: raise TypeError unless data is None or an np.ndarray
+# hint(ko): Variable.__init__가 아무 값이나 받는 것 같습니다: data가 None이나 np.ndarray가 아니면 TypeError를 내세요
 import numpy as np
 
 
