@@ -42,7 +42,7 @@ class Assignment:
     test_seconds: float
     limits: Limits
     visibility: dict[str, str]
-    language: str
+    language: str | None  # None: the student's locale decides (i18n.choose_language)
     due: datetime | None
     late_policy: dict | None = None  # percent_per_day, max_percent, grace_hours
     # A probe's deadline: max(floor, factor x the reference's time for the same probe), within test_seconds.
@@ -170,12 +170,20 @@ def _build(folder: Path, raw: dict) -> Assignment:
         submission_seconds=submission_seconds, test_seconds=test_seconds,
         limits=Limits(memory_bytes=memory_mb << 20, cpu_seconds=int(submission_seconds) + 1,
                       output_bytes=int(limits.get("output_kb", 64)) << 10),
-        visibility=visibility, language=str(raw.get("language", "en")),
+        visibility=visibility, language=_language(raw.get("language")),
         due=datetime.fromisoformat(due) if isinstance(due, str) else due,
         late_policy=_late_policy(raw.get("late_policy")),
         floor_seconds=floor_seconds, reference_factor=factor, load_on_error=load_on_error,
         selftest=_selftest(raw.get("selftest", {})),
     )
+
+
+def _language(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValueError("language must be a language code such as \"en\" or \"ko\", or left out")
+    return value
 
 
 def _late_policy(raw: dict | None) -> dict | None:

@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     handout = commands.add_parser("handout", help="build the students' handout zip (no hidden tests, no solution)")
     _assignment_option(handout)
     handout.add_argument("-o", "--output", type=Path, default=Path("handout.zip"))
+    handout.add_argument("--lang", choices=("en", "ko"),
+                         help="feedback language of the students' checker (default: each student's locale)")
     handout.set_defaults(handler=_handout)
 
     batch = commands.add_parser("batch", help="grade a whole class: an LMS download (zip or folder)")
@@ -206,7 +208,7 @@ def _check(args: argparse.Namespace) -> int:
 def _handout(args: argparse.Namespace) -> int:
     from grader.handout import build_handout
 
-    files = build_handout(load_assignment(args.assignment), args.output)
+    files = build_handout(load_assignment(args.assignment), args.output, args.lang)
     print(f"wrote {args.output} ({len(files)} files; leak check passed)")
     return 0
 

@@ -101,7 +101,7 @@ grader check --lang ko
 """
 
 
-def handout_files(assignment: Assignment) -> dict[str, bytes]:
+def handout_files(assignment: Assignment, language: str | None = None) -> dict[str, bytes]:
     """Relative path inside the handout -> content."""
     if assignment.reference is None:
         raise GraderError(f"{assignment.root / CONFIG_NAME}: a handout is built from the instructor's kit "
@@ -117,7 +117,7 @@ def handout_files(assignment: Assignment) -> dict[str, bytes]:
         files[f"{base}/tests/public/{test.name}"] = source.encode()
         public_names |= set(_TEST_NAME.findall(source))
     files[f"{base}/probes.py"] = assignment.probes.read_bytes()
-    files[f"{base}/{CONFIG_NAME}"] = _public_config(assignment, public_names).encode()
+    files[f"{base}/{CONFIG_NAME}"] = _public_config(assignment, public_names, language).encode()
     expected, known_bugs = _public_answers(assignment)
     files[f"{base}/public_expected.json"] = json.dumps(expected, indent=1, sort_keys=True).encode()
     # The buggy variants' answers to the same public probe calls, and their hints: never their source.
@@ -130,13 +130,14 @@ def handout_files(assignment: Assignment) -> dict[str, bytes]:
     return files
 
 
-def _public_config(assignment: Assignment, public_names: set[str]) -> str:
+def _public_config(assignment: Assignment, public_names: set[str], language: str | None) -> str:
+    """The handout's config; without ``language`` the checker follows each student's locale."""
     raw = tomllib.loads((assignment.root / CONFIG_NAME).read_text(encoding="utf-8"))
     limits = raw.get("limits", {})
     lines = [f"id = {json.dumps(assignment.id)}", f"title = {json.dumps(assignment.title, ensure_ascii=False)}",
              f"version = {json.dumps(assignment.version)}", 'expected = "public_expected.json"',
              'probes = "probes.py"', f"template_name = {json.dumps(assignment.template_name)}",
-             f"language = {json.dumps(assignment.language)}", "", "[limits]"]
+             *([f"language = {json.dumps(language)}"] if language else []), "", "[limits]"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in limits.items()]
     lines += ["", "[points]"]
     lines += [f"{name} = {value:g}" for name, value in assignment.points.items() if name.split("[")[0] in public_names]
@@ -273,8 +274,8 @@ def find_leaks(files: dict[str, bytes], assignment: Assignment) -> list[str]:
     return leaks
 
 
-def build_handout(assignment: Assignment, output: Path) -> list[str]:
-    files = handout_files(assignment)
+def build_handout(assignment: Assignment, output: Path, language: str | None = None) -> list[str]:
+    files = handout_files(assignment, language)
     leaks = find_leaks(files, assignment)
     if leaks:
         raise GraderError(f"handout not written: {leaks[0]} (and {len(leaks) - 1} more); remove it from the handout")

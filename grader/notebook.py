@@ -54,13 +54,19 @@ def _nesting_exceeds(text: str, limit: int) -> bool:
 
 def code_cells(notebook: nbformat.NotebookNode) -> list[str]:
     """Python source of each code cell, in document order, with IPython syntax neutralised."""
+    return [source for _, source in numbered_code_cells(notebook)]
+
+
+def numbered_code_cells(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
+    """``(position, source)`` of each non-empty code cell; the position counts every cell from 1,
+    markdown included, as a student counts the cells on the screen in Jupyter."""
     cells = []
-    for cell in notebook.cells:
+    for position, cell in enumerate(notebook.cells, start=1):
         if cell.get("cell_type") != "code":
             continue
         source = python_source(cell.get("source", ""))
         if source.strip():
-            cells.append(source)
+            cells.append((position, source))
     return cells
 
 

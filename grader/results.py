@@ -79,7 +79,7 @@ def _summary_text(run: SubmissionRun, tests: list[dict], score: float, max_score
 def _load_warning(submission: Submission, error: dict) -> Message:
     """A load error that did not stop grading: a notebook cell skipped, or a .py graded on what it defined."""
     if submission.notebook:
-        where = Message("summary.cell", {"cell": error["cell"]}) if error.get("cell") else ""
+        where = Message("summary.cell", {"cell": submission.cell_number(error["cell"])}) if error.get("cell") else ""
         return Message("summary.cell_warning", {"where": where, "line": error.get("line"),
                                                 "type": error["type"], "message": error.get("message", "")})
     return Message("summary.partial_load", {"line": error.get("line", "?"), "type": error["type"],

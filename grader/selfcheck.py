@@ -36,7 +36,25 @@ def run_check(assignment: Assignment, path: Path, lang: str, console: Console | 
         result = grade_files(assignment, [path], insecure=True, public_only=True, session=session)[0]
     finally:
         session.close()
+    console.print(check_table(result, lang))
+    # What grading tells the student besides the tests: why nothing ran, notebook cells skipped,
+    # what the code printed. Its first line is the score, which the footer says in its own words.
+    for line in result["output"].splitlines()[1:]:
+        console.print(plain(line), highlight=False)
+    passed = sum(t["status"] == "passed" for t in result["tests"])
+    console.print(Message("selfcheck.footer", {"passed": passed, "total": len(result["tests"]),
+                                               "score": f"{result['score']:g}", "max": f"{result['max_score']:g}"}
+                          ).render(lang), markup=False, highlight=False)
+    return passed == len(result["tests"])
+
+
+def check_table(result: dict, lang: str) -> Table:
+    """One row per test (mark, title, points), its feedback below a failed one."""
     table = Table(show_header=False, box=None)
+    table.add_column()
+    # fold: Rich's default word wrap crops a double-width (Korean) word at the edge to "…"
+    table.add_column(overflow="fold")
+    table.add_column(justify="right")
     for test in result["tests"]:
         ok = test["status"] == "passed"
         mark = Message("selfcheck.passed" if ok else "selfcheck.failed").render(lang)
@@ -45,12 +63,4 @@ def run_check(assignment: Assignment, path: Path, lang: str, console: Console | 
                       f"{test['score']:g}/{test['max_score']:g}")
         if not ok:
             table.add_row("", plain(f"  {test['output']}"), "")
-    console.print(table)
-    problem = result["extra_data"].get("error")
-    if problem:
-        console.print(plain(problem), highlight=False)
-    passed = sum(t["status"] == "passed" for t in result["tests"])
-    console.print(Message("selfcheck.footer", {"passed": passed, "total": len(result["tests"]),
-                                               "score": f"{result['score']:g}", "max": f"{result['max_score']:g}"}
-                          ).render(lang), markup=False, highlight=False)
-    return passed == len(result["tests"])
+    return table

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from grader.archives import Unread, first_problem, read_regular, read_zip, walk
 from grader.errors import GraderError, SubmissionError
-from grader.notebook import code_cells, read_notebook
+from grader.notebook import numbered_code_cells, read_notebook
 
 GRADABLE = (".py", ".ipynb")
 MAX_FILE_BYTES = 5 << 20
@@ -31,6 +31,13 @@ class Submission:
     cells: list[str]
     notebook: bool
     sha256: str
+    cell_numbers: tuple[int, ...] = ()  # a notebook's code cells' positions among all its cells (Jupyter's view)
+
+    def cell_number(self, index: object) -> object:
+        """Jupyter's position of the ``index``-th graded cell (1-based), or ``index`` if unknown."""
+        if isinstance(index, int) and not isinstance(index, bool) and 1 <= index <= len(self.cell_numbers):
+            return self.cell_numbers[index - 1]
+        return index
 
 
 def load_submission(path: Path, preferred_stem: str | None = None) -> Submission:
@@ -58,13 +65,15 @@ def parse(name: str, data: bytes, label: str) -> Submission:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SubmissionError("not_utf8", file=shown, byte=f"{data[exc.start]:02x}", offset=exc.start) from None
+    numbers: tuple[int, ...] = ()
     if name.endswith(".ipynb"):
-        cells, notebook = code_cells(read_notebook(text, shown)), True
+        numbered = numbered_code_cells(read_notebook(text, shown))
+        cells, notebook, numbers = [source for _, source in numbered], True, tuple(n for n, _ in numbered)
     else:
         cells, notebook = [text], False
     if not any(cell.strip() for cell in cells):
         raise SubmissionError("empty", file=shown)
-    return Submission(label=label, chosen=name, cells=cells, notebook=notebook, sha256=digest)
+    return Submission(label=label, chosen=name, cells=cells, notebook=notebook, sha256=digest, cell_numbers=numbers)
 
 
 def choose(files: dict[str, bytes], preferred_stem: str | None, label: str) -> tuple[str, bytes]:

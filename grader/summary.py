@@ -36,7 +36,7 @@ def print_result(result: dict, console: Console | None = None, title: str | None
     passed, failed = (Message(key).render(lang) for key in ("selfcheck.passed", "selfcheck.failed"))
     table = Table(title=plain(title or result["extra_data"]["submission"]), title_justify="left")
     table.add_column("#", justify="right")
-    table.add_column("test")
+    table.add_column("test", overflow="fold")  # the default crops double-width words to "…"
     table.add_column("points", justify="right")
     table.add_column("result")
     table.add_column("message", overflow="fold")
