@@ -140,10 +140,19 @@ def _grade(args: argparse.Namespace) -> int:
     from grader.results import write_json_atomic
     from grader.summary import print_result
 
+    from grader.grading import open_session
+    from grader.sandbox import missing_essential_layers
+
     assignment = load_assignment(args.assignment)
     if not args.submission.exists():
         raise GraderError(f"{args.submission}: no such file or folder; check the path")
-    result = grade_files(assignment, [args.submission], insecure=args.insecure, lang=args.lang)[0]
+    session = open_session(assignment, [str(args.submission.resolve().parent)], insecure=args.insecure,
+                           lang=args.lang)
+    try:
+        _say_missing_layers(missing_essential_layers(session.layers))
+        result = grade_files(assignment, [args.submission], insecure=args.insecure, session=session)[0]
+    finally:
+        session.close()
     try:
         write_json_atomic(args.output, result)
     except OSError as exc:
@@ -164,6 +173,10 @@ def _batch(args: argparse.Namespace) -> int:
         args.outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GraderError(f"{args.outdir}: cannot create the output folder ({exc.strerror}); choose another -o") from None
+    if args.insecure:  # without --insecure, missing layers stop the run with that same list
+        from grader.runner import missing_layers_here
+
+        _say_missing_layers(missing_layers_here(assignment))
     plan = plan_batch(args.input, assignment, args.outdir, args.force)
     jobs = max(1, args.jobs or default_jobs())
     where = f" on {jobs} core(s), {processes_for(jobs, len(plan.todo))[0]} grading process(es)" if plan.todo else ""
@@ -191,6 +204,16 @@ def _batch(args: argparse.Namespace) -> int:
     print(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing graded")
     print(f"wrote {args.outdir / 'scores.csv'}, {args.outdir / 'report.html'} and {args.outdir / 'results'}/")
     return 0
+
+
+def _say_missing_layers(missing: list[str]) -> None:
+    """The first line of an insecure run, every run: which isolation layers the results lack."""
+    if missing:
+        import os
+
+        who = " (not running as root)" if hasattr(os, "geteuid") and os.geteuid() != 0 else ""
+        print(f"warning: sandbox layers missing{who}: {', '.join(missing)}; results are marked insecure "
+              "(see docs/security.md)", flush=True)
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from grader import plugin as fixtures
 from grader.plugin import GradingPlugin
 from grader import portable
 from grader.sandbox import WorkerFailure, Zygote, missing_essential_layers, probe_layers
+from grader.sandbox.client import ESSENTIAL_LAYERS
 from grader.submission import Submission
 
 
@@ -128,6 +129,22 @@ class Session:
         if plugin.internal_errors:
             raise GraderError("assignment tests failed inside the grader: " + "; ".join(plugin.internal_errors[:3]))
         return runs
+
+
+def missing_layers_here(assignment: Assignment) -> list[str]:
+    """The essential layers a worker on this machine lacks (one throwaway zygote and worker)."""
+    if not sys.platform.startswith("linux"):
+        return list(ESSENTIAL_LAYERS)
+    try:
+        zygote = Zygote(str(assignment.probes), [])
+    except OSError:
+        return list(ESSENTIAL_LAYERS)
+    try:
+        return missing_essential_layers(probe_layers(zygote, assignment.limits))
+    except WorkerFailure:
+        return list(ESSENTIAL_LAYERS)
+    finally:
+        zygote.close()
 
 
 @contextlib.contextmanager
