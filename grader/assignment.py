@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from grader.compat import tomllib
 from grader.errors import GraderError
@@ -85,14 +87,44 @@ class Assignment:
 
 
 def find_repo_root(start: Path | None = None) -> Path:
-    """The folder holding ``assignments/``: $GRADER_HOME, or the nearest one above the cwd."""
+    """The folder holding ``assignments/``: $GRADER_HOME, else the nearest one above the cwd (a kit
+    checkout, or an unzipped handout), else the kit this ``grader`` was installed from."""
     if os.environ.get("GRADER_HOME"):
-        return Path(os.environ["GRADER_HOME"]).resolve()
+        home = Path(os.environ["GRADER_HOME"]).resolve()
+        if not (home / "assignments").is_dir():
+            raise GraderError(f"GRADER_HOME={home}: no assignments/ folder there; point it at the kit's folder")
+        return home
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / "assignments").is_dir():
             return folder
-    raise GraderError("no assignments/ folder here or above: run from the kit's folder or set GRADER_HOME")
+    kit = installed_kit()
+    if kit is not None:
+        return kit
+    raise GraderError("no assignments/ folder here or above, and the installed grader does not know its kit: "
+                      "run from the kit's folder or set GRADER_HOME to it")
+
+
+def installed_kit() -> Path | None:
+    """The kit folder ``grader`` runs from (a checkout) or was ``pip install``-ed from.
+
+    pip records a local install's source folder in the distribution's ``direct_url.json``
+    (PEP 610), editable or not; a kit installed any other way has none, and GRADER_HOME says.
+    """
+    candidates = [Path(__file__).resolve().parent.parent]
+    try:
+        from importlib import metadata
+
+        record = json.loads(metadata.distribution("dezero-autograder").read_text("direct_url.json") or "{}")
+        url = record.get("url", "") if isinstance(record, dict) else ""
+        if isinstance(url, str) and url.startswith("file://"):
+            candidates.append(Path(unquote(urlparse(url).path)))
+    except (metadata.PackageNotFoundError, ValueError, OSError, TypeError):
+        pass
+    for folder in candidates:
+        if (folder / "assignments").is_dir():
+            return folder.resolve()
+    return None
 
 
 def list_assignments(repo_root: Path) -> list[Path]:

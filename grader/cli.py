@@ -37,13 +37,17 @@ def _parser() -> argparse.ArgumentParser:
                                                                    "public tests (grader check --help).")
         _check_command(parser.add_subparsers(title="commands"))
         return parser
-    parser = argparse.ArgumentParser(prog="grader", description="Grade DeZero homework in a sandbox.")
+    parser = argparse.ArgumentParser(
+        prog="grader", description="Grade DeZero homework in a sandbox.",
+        epilog="Assignments (-a) are looked up in $GRADER_HOME/assignments, else in the nearest assignments/ "
+               "folder here or above, else in the kit this grader was installed from (pip install KIT_FOLDER).")
     commands = parser.add_subparsers(title="commands")
 
     grade = commands.add_parser("grade", help="grade one submission (.py, .ipynb, folder or .zip)")
     grade.add_argument("submission", type=Path)
     _assignment_option(grade)
-    grade.add_argument("-o", "--output", type=Path, default=Path("results.json"), help="result file (default: results.json)")
+    grade.add_argument("-o", "--output", type=Path, help="result file (default: results.json here, or in the "
+                                                          "temp folder's grader-results/ when here is inside the kit)")
     grade.add_argument("--insecure", action="store_true", help="grade even if essential sandbox layers are missing")
     _lang_option(grade)
     grade.set_defaults(handler=_grade)
@@ -153,13 +157,26 @@ def _grade(args: argparse.Namespace) -> int:
         result = grade_files(assignment, [args.submission], insecure=args.insecure, session=session)[0]
     finally:
         session.close()
+    output = args.output or default_result_path(assignment, args.submission)
     try:
-        write_json_atomic(args.output, result)
+        write_json_atomic(output, result)
     except OSError as exc:
-        raise GraderError(f"{args.output}: cannot write the result ({exc.strerror}); choose another -o path") from None
+        raise GraderError(f"{output}: cannot write the result ({exc.strerror}); choose another -o path") from None
     print_result(result)
-    print(f"result written to {args.output}")
+    print(f"result written to {output}")
     return 0
+
+
+def default_result_path(assignment, submission: Path, here: Path | None = None) -> Path:
+    """``results.json`` in the current folder, unless that folder is inside the kit: a grade run
+    never writes into the kit (its checkout, its examples), so then the temp folder takes it."""
+    import tempfile
+
+    here = (here or Path.cwd()).resolve()
+    kit = assignment.root.resolve().parent.parent  # the folder holding assignments/
+    if here == kit or kit in here.parents:
+        return Path(tempfile.gettempdir()) / "grader-results" / f"{submission.name}.results.json"
+    return here / "results.json"
 
 
 def _batch(args: argparse.Namespace) -> int:
