@@ -139,21 +139,163 @@ def write_report(results: list[dict], rows: list[dict], path: Path, title: str) 
     timeouts = [r for r in results if any("did not finish" in e or "time limit" in e for e in r["extra_data"].get("events", []))]
     max_score = results[0]["max_score"] if results else 0
     body = [
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p>{len(rows)} students: {sum(r['status'] in ('graded', 'late') for r in rows)} graded, "
-        f"{sum(r['status'] == 'error' for r in rows)} errors, {sum(r['status'] == 'missing' for r in rows)} missing, "
-        f"{sum(r['status'] == 'late' for r in rows)} late. Mean score "
-        f"{_mean([r['score'] for r in graded]):.1f} / {max_score:g} over graded submissions.</p>",
-        "<h2>Score distribution</h2>", histogram_svg([r["score"] for r in results], max_score),
-        "<h2>Pass rate per test</h2>", pass_rate_svg(results),
+        f"<h1>{html.escape(title)}</h1>", provenance_html(results),
+        f"<p>{class_summary(rows)} {score_denominator(graded, results, max_score)}</p>",
+        "<h2>Score distribution</h2>", histogram_svg([r["score"] for r in graded], max_score),
+        "<h2>Pass rate per test</h2>", pass_rate_table(results),
+        "<h2>Who failed what</h2>", matrix_html(results),
         "<h2>Errors, timeouts and missing submissions</h2>", _problem_table(problems, timeouts, _warnings(results)),
-        "<h2>Students</h2>", _student_table(rows),
+        "<h2>Students</h2>", _student_table(sorted(rows, key=student_sort_key)),
     ]
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>" + html.escape(title) +
             "</title><style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}"
-            ".error,.missing{color:#b00}</style></head><body>" + "\n".join(body) + "</body></html>\n")
+            ".error,.missing{color:#b00}" + REPORT_CSS + "</style></head><body>" + "\n".join(body) +
+            MATRIX_SCRIPT + "</body></html>\n")
     path.write_text(page, encoding="utf-8")
+
+
+# ---- report.html: provenance, summary, pass rates, the student x test matrix (issue 14) ----------
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """"1 student", "2 students", "0 errors": the count and the word agree."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def student_sort_key(row: dict) -> tuple:
+    """Alphabetical as a person reads it: "bob" between "Alice" and "Carol"."""
+    return (str(row.get("student", "")).casefold(), str(row.get("student", "")), row.get("status", ""))
+
+
+def provenance_html(results: list[dict]) -> str:
+    """When the page was made, by which kit, from which version of the assignment."""
+    from datetime import datetime, timezone
+
+    import grader
+
+    hashes = sorted({str(r["extra_data"].get("assignment_hash", ""))[:12] for r in results} - {""})
+    versions = sorted({str(r["extra_data"].get("grader_version", "")) for r in results} - {""})
+    mixed = " (results from more than one version: regrade with --force)" if len(hashes) > 1 else ""
+    return (f"<p class='meta'>Generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by "
+            f"dezero-autograder {html.escape(grader.__version__)}; results graded by "
+            f"{html.escape(', '.join(versions) or 'no result')}; assignment hash "
+            f"<code>{html.escape(', '.join(hashes) or '-')}</code>{html.escape(mixed)}.</p>")
+
+
+def class_summary(rows: list[dict]) -> str:
+    count = {status: sum(r["status"] == status for r in rows) for status in ("graded", "late", "error", "missing")}
+    return (f"{plural(len(rows), 'student')}: {count['graded'] + count['late']} graded "
+            f"({count['late']} late), {plural(count['error'], 'error')}, {count['missing']} missing.")
+
+
+def score_denominator(graded: list[dict], results: list[dict], max_score: float) -> str:
+    """The mean and the histogram count the same submissions, and the page says which."""
+    errors = len(results) - len(graded)
+    left_out = (f" {plural(errors, 'submission')} that could not be run {'is' if errors == 1 else 'are'} not "
+                "counted (listed under errors below)." if errors else "")
+    return (f"Mean score {_mean([r['score'] for r in graded]):.1f} / {max_score:g} over the "
+            f"{plural(len(graded), 'graded submission')}; the histogram counts the same ones.{left_out}")
+
+
+def test_columns(results: list[dict]) -> list[dict]:
+    """Every test in grading order: id, full title, hidden or public, points."""
+    columns: dict[str, dict] = {}
+    for result in results:
+        for test in result["tests"]:
+            tags = test.get("tags") or []
+            ident = tags[-1] if tags else test["name"]
+            columns.setdefault(ident, {"id": ident, "title": test["name"], "hidden": "hidden" in tags,
+                                       "points": test.get("max_score", 0)})
+    return list(columns.values())
+
+
+def pass_rate_color(rate: float) -> str:
+    """Red through amber to green, steepest near the top: 80 % is visibly not 100 %."""
+    hue = 120 * max(0.0, min(1.0, rate)) ** 2
+    return f"hsl({hue:.0f},62%,{42 if rate < 1 else 34}%)"
+
+
+def pass_rate_table(results: list[dict]) -> str:
+    graded = [r for r in results if r["extra_data"]["status"] == "graded"]
+    rows = []
+    for column in test_columns(graded):
+        outcomes = [t["status"] == "passed" for r in graded for t in r["tests"]
+                    if (t.get("tags") or [t["name"]])[-1] == column["id"]]
+        passed, total = sum(outcomes), len(outcomes)
+        rate = passed / total if total else 0.0
+        rows.append(f"<tr><td>{html.escape(column['title'])} {_kind(column)}</td><td class='bar'>"
+                    f"<span style='width:{100 * rate:.1f}%;background:{pass_rate_color(rate)}'></span></td>"
+                    f"<td class='num'>{rate:.0%}</td><td class='num'>{passed} of {total} graded</td></tr>")
+    if not rows:
+        return "<p>No graded submission yet.</p>"
+    return ("<table class='rates'><tr><th>test</th><th>pass rate</th><th></th><th>passed</th></tr>" + "".join(rows)
+            + "</table>")
+
+
+def _kind(column: dict) -> str:
+    label = "hidden" if column["hidden"] else "public"
+    return f"<span class='kind {label}'>{label}, {column['points']:g} pt</span>"
+
+
+def matrix_html(results: list[dict]) -> str:
+    """Students x tests, one coloured cell per result, sortable by any column.
+
+    The cells travel as one short string per student (p, f, or - for not run) and are drawn by the
+    page's script: 2,000 students x 30 tests stay a few hundred kilobytes instead of megabytes of markup.
+    """
+    columns = test_columns(results)
+    if not columns:
+        return "<p>No results yet.</p>"
+    index = {column["id"]: i for i, column in enumerate(columns)}
+    students = []
+    for result in sorted(results, key=lambda r: str(r["extra_data"].get("student", "")).casefold()):
+        cells = ["-"] * len(columns)
+        # A submission that could not be loaded failed nothing it was tested on: its cells say "not run".
+        for test in result["tests"] if result["extra_data"]["status"] != "error" else []:
+            position = index.get((test.get("tags") or [test["name"]])[-1])
+            if position is not None:
+                cells[position] = "p" if test["status"] == "passed" else "f"
+        students.append([str(result["extra_data"].get("student", "")), result["score"], "".join(cells),
+                         result["extra_data"]["status"]])
+    data = {"tests": [{"title": c["title"], "hidden": c["hidden"], "points": c["points"]} for c in columns],
+            "students": students}
+    legend = "".join(f"<li value='{i}'>{html.escape(c['title'])} {_kind(c)}</li>"
+                     for i, c in enumerate(columns, start=1))
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+    return ("<p>Green passed, red failed, grey not run (the submission could not be loaded). Click a column "
+            "heading to sort; columns are numbered as in the list below, hidden tests in purple (hover for the title).</p>"
+            "<div id='matrix' class='matrix'><noscript>The matrix needs JavaScript.</noscript></div>"
+            f"<script type='application/json' id='matrix-data'>{payload}</script>"
+            f"<details><summary>Test numbers</summary><ol class='legend'>{legend}</ol></details>")
+
+
+REPORT_CSS = (".meta{color:#555;font-size:.9em}.kind{font-size:.8em;color:#555;white-space:nowrap}"
+              ".kind.hidden{color:#7a3e9d}.rates td.bar{width:16em}.rates td.bar span{display:block;height:.9em}"
+              ".num{text-align:right;white-space:nowrap}"
+              ".matrix{max-height:70vh;overflow:auto;max-width:100%}"
+              ".matrix table{font-size:.75em}.matrix th{position:sticky;top:0;background:#f4f4f4;cursor:pointer;"
+              "padding:0 .15em;text-align:center}.matrix td{padding:0 .15em;min-width:1.2em;height:1.1em}"
+              ".matrix td.p{background:#4a9b5b}.matrix td.f{background:#c0504d}.matrix td.n{background:#ddd}"
+              ".matrix th.h{color:#fff;background:#7a3e9d}")
+
+# Builds the matrix from its JSON: text only through textContent, so no student byte becomes markup.
+MATRIX_SCRIPT = """<script>(function(){
+var box=document.getElementById('matrix'),src=document.getElementById('matrix-data');if(!box||!src)return;
+var d=JSON.parse(src.textContent),t=document.createElement('table'),head=t.insertRow(),order=[],up=true,body;
+function th(text,tip,cls,key){var c=document.createElement('th');c.textContent=text;c.title=tip;if(cls)c.className=cls;
+c.onclick=function(){sortBy(key)};head.appendChild(c)}
+th('student','sort by name','', -2);th('score','sort by score','',-1);
+d.tests.forEach(function(x,i){th(String(i+1),x.title+(x.hidden?' (hidden)':' (public)')+', '+x.points+' pt',x.hidden?'h':'',i)});
+body=document.createElement('tbody');t.appendChild(body);
+function draw(){body.textContent='';var f=document.createDocumentFragment();d.students.forEach(function(s){
+var r=document.createElement('tr'),a=document.createElement('td'),b=document.createElement('td');a.textContent=s[0];
+b.textContent=s[1];b.className='num';r.appendChild(a);r.appendChild(b);for(var i=0;i<s[2].length;i++){
+var c=document.createElement('td'),k=s[2][i];c.className=k==='p'?'p':k==='f'?'f':'n';r.appendChild(c)}f.appendChild(r)});
+body.appendChild(f)}
+function sortBy(key){up=order[0]===key?!up:true;order=[key];d.students.sort(function(x,y){var v;
+if(key===-2)v=x[0].localeCompare(y[0],undefined,{sensitivity:'base'});else if(key===-1)v=x[1]-y[1];
+else v=(x[2][key]==='p')-(y[2][key]==='p');return up?v:-v});draw()}
+draw();box.appendChild(t)})();</script>"""
 
 
 def _mean(values: list[float]) -> float:
@@ -182,32 +324,6 @@ def histogram_svg(scores: list[float], max_score: float, bins: int = 10) -> str:
     parts.append(f"<text x='{width - pad:.1f}' y='{height - pad + 14}' font-size='10'>{max_score:g}</text>")
     parts.append(f"<line x1='{pad}' y1='{height - pad}' x2='{width - pad}' y2='{height - pad}' stroke='#333'/>")
     parts.append(f"<text x='{width / 2}' y='{height - 6}' font-size='12' text-anchor='middle'>score</text></svg>")
-    return "".join(parts)
-
-
-def pass_rates(results: list[dict]) -> list[tuple[str, float]]:
-    graded = [r for r in results if r["extra_data"]["status"] == "graded"]
-    names: dict[str, list[bool]] = {}
-    for result in graded:
-        for test in result["tests"]:
-            names.setdefault(test["name"], []).append(test["status"] == "passed")
-    return [(name, sum(v) / len(v)) for name, v in names.items()]
-
-
-def pass_rate_svg(results: list[dict]) -> str:
-    rates = pass_rates(results)
-    row, label, width = 18, 330, 620
-    height = row * len(rates) + 30
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
-             f"aria-label='pass rate per test'>"]
-    for i, (name, rate) in enumerate(rates):
-        y = 10 + i * row
-        short = name if len(name) <= 52 else name[:50] + "…"
-        parts.append(f"<text x='{label - 6}' y='{y + 12}' font-size='11' text-anchor='end'>{html.escape(short)}</text>")
-        parts.append(f"<rect x='{label}' y='{y}' width='{(width - label - 50) * rate:.1f}' height='{row - 4}' "
-                     f"fill='{'#4a9b5b' if rate >= 0.5 else '#c0504d'}'><title>{html.escape(name)}: {rate:.0%}</title></rect>")
-        parts.append(f"<text x='{label + (width - label - 50) * rate + 4:.1f}' y='{y + 12}' font-size='11'>{rate:.0%}</text>")
-    parts.append("</svg>")
     return "".join(parts)
 
 
