@@ -190,11 +190,17 @@ def _batch(args: argparse.Namespace) -> int:
         args.outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GraderError(f"{args.outdir}: cannot create the output folder ({exc.strerror}); choose another -o") from None
-    if args.insecure:  # without --insecure, missing layers stop the run with that same list
+    plan = plan_batch(args.input, assignment, args.outdir, args.force)
+    if plan.todo:
+        # Checked here, once, rather than only in each grading process, where a failure breaks the
+        # process pool with a traceback instead of one line.
         from grader.runner import missing_layers_here
 
-        _say_missing_layers(missing_layers_here(assignment))
-    plan = plan_batch(args.input, assignment, args.outdir, args.force)
+        missing = missing_layers_here(assignment)
+        if missing and not args.insecure:
+            raise GraderError(f"sandbox layers {', '.join(missing)} are not available on this machine; "
+                              "grade as root on Linux, or pass --insecure to grade anyway (results marked)")
+        _say_missing_layers(missing)
     jobs = max(1, args.jobs or default_jobs())
     where = f" on {jobs} core(s), {processes_for(jobs, len(plan.todo))[0]} grading process(es)" if plan.todo else ""
     print(f"{len(plan.entries)} submissions ({plan.layout} layout): {plan.skipped} already graded, "

@@ -24,7 +24,6 @@ from grader import plugin as fixtures
 from grader.plugin import GradingPlugin
 from grader import portable
 from grader.sandbox import WorkerFailure, Zygote, missing_essential_layers, probe_layers
-from grader.sandbox.client import ESSENTIAL_LAYERS
 from grader.submission import Submission
 
 
@@ -132,17 +131,21 @@ class Session:
 
 
 def missing_layers_here(assignment: Assignment) -> list[str]:
-    """The essential layers a worker on this machine lacks (one throwaway zygote and worker)."""
+    """The essential layers a worker on this machine lacks (one throwaway zygote and worker);
+    GraderError, in one line, where the sandbox cannot start at all."""
     if not sys.platform.startswith("linux"):
-        return list(ESSENTIAL_LAYERS)
+        raise GraderError(f"grading needs the Linux sandbox, which this machine ({sys.platform}) does not "
+                          "have; grade on Linux (as root for every layer)")
     try:
         zygote = Zygote(str(assignment.probes), [])
-    except OSError:
-        return list(ESSENTIAL_LAYERS)
+    except OSError as exc:
+        raise GraderError(f"the Linux sandbox could not start on this machine ({exc}); grade on Linux "
+                          "(as root for every layer)") from None
     try:
         return missing_essential_layers(probe_layers(zygote, assignment.limits))
-    except WorkerFailure:
-        return list(ESSENTIAL_LAYERS)
+    except WorkerFailure as failure:
+        raise GraderError(f"the Linux sandbox could not start on this machine ({failure.message}); grade on "
+                          "Linux (as root for every layer)") from None
     finally:
         zygote.close()
 

@@ -41,3 +41,13 @@ def test_insecure_batch_names_the_missing_layers_first(assignment, partial_sandb
     out = capsys.readouterr().out
     assert code == 0 and out.splitlines()[0].startswith("warning: sandbox layers missing")
     assert "secrets, network" in out.splitlines()[0]
+
+
+def test_batch_without_insecure_refuses_in_one_line_before_grading(assignment, partial_sandbox, tmp_path, capsys):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "alice.py").write_bytes((EXAMPLES / "correct.py").read_bytes())
+    code = cli.main(["batch", str(folder), "-a", str(assignment.root), "-o", str(tmp_path / "out"), "-j", "2"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.startswith("grader: error: sandbox layers secrets, network are not available")
+    assert not (tmp_path / "out" / "results").exists() or not list((tmp_path / "out" / "results").iterdir())
