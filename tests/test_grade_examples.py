@@ -56,7 +56,7 @@ def test_broken_submissions_score_zero_with_a_one_line_reason(grade, name, reaso
 def test_notebook_scores_like_the_same_code_as_py(grade):
     py, notebook = grade(EXAMPLES / "correct.py"), grade(EXAMPLES / "correct_notebook.ipynb")
     assert notebook["score"] == py["score"] == py["max_score"]
-    assert "cell 4" in notebook["output"]  # the demo cell that raised is reported, not fatal
+    assert "cell 5" in notebook["output"]  # the demo cell that raised, counted as Jupyter shows it (markdown too)
 
 
 def test_untouched_template_scores_zero_and_names_the_todo(grade, assignment):
