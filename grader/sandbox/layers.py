@@ -10,6 +10,8 @@ import ctypes
 import errno
 import os
 import resource
+import select
+import signal
 import socket
 import struct
 
@@ -75,9 +77,30 @@ def prctl(option: int, arg: int) -> None:
                        ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl")
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL us when our parent dies, and close the race with fork."""
-    prctl(PR_SET_PDEATHSIG, 9)
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask the kernel to SIGKILL us when our parent dies.
+
+    The request is per process and the kernel forgets it whenever our uid or gid changes, so a
+    process that drops privileges must call this again afterwards (see ``rearm_after_uid_drop``).
+    ``parent`` is the pid our parent had when it forked us: if ``getppid()`` no longer returns it,
+    the parent died before the request took effect (the race with fork) and we exit at once.
+    """
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent is not None and os.getppid() != parent:
+        os._exit(70)
+
+
+def rearm_after_uid_drop(parent_alive_fd: int) -> None:
+    """Re-request the parent-death SIGKILL after ``drop_privileges`` cleared it, and close the race.
+
+    A pid namespace's first process cannot see its parent (``getppid()`` is 0), so the parent keeps
+    the write end of a pipe whose read end is ``parent_alive_fd``: it becomes readable (end of
+    file) only when the parent is gone, possibly before the re-request took effect.
+    """
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    readable, _, _ = select.select([parent_alive_fd], [], [], 0)
+    if readable:
+        os._exit(70)
 
 
 def become_subreaper() -> None:
