@@ -231,6 +231,9 @@ SECCOMP_DENIED = (
     "request_key", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
     "setgroups", "kexec_load", "init_module", "finit_module", "delete_module", "reboot",
     "swapon", "swapoff", "acct", "settimeofday", "clock_settime", "sethostname", "open_by_handle_at",
+    # Anonymous memory files are not counted in RLIMIT_AS unless mapped: a worker could hold
+    # gigabytes in them beyond its memory limit. Python, numpy and the worker never need one.
+    "memfd_create", "memfd_secret",
 )
 
 

@@ -1,0 +1,17 @@
+"""Attacks on the worker process itself: memory held outside its limit, forged probe answers.
+
+Each hostile file is a full solution or the untouched template plus one attack, graded through
+``grade_files`` like a real submission.
+"""
+import pytest
+
+from test_hostile import HOSTILE, full, grade_hostile, strict  # noqa: F401 - fixtures shared with test_hostile
+
+pytestmark = pytest.mark.hostile
+
+
+def test_memfd_create_is_denied(grade_hostile):
+    # Before the seccomp rule, 60 memfds of 16 MiB (the fd limit) held 960 MiB beyond RLIMIT_AS.
+    result = grade_hostile("memfd_hoard.py")
+    assert "memfd blocked after 0 MiB: PermissionError" in result["output"], result["output"]
+    assert full(result)
