@@ -15,3 +15,13 @@ def test_memfd_create_is_denied(grade_hostile):
     result = grade_hostile("memfd_hoard.py")
     assert "memfd blocked after 0 MiB: PermissionError" in result["output"], result["output"]
     assert full(result)
+
+
+@pytest.mark.parametrize("name, honest_score", [
+    ("forge_dispatcher.py", 0),   # the template + grader.sandbox.child.answer_probe replaced
+    ("forge_wire.py", 0),         # the template + grader.wire.send_message / frame / recv_message replaced
+    ("forge_deep_chain.py", 53),  # a recursive backward + answer_probe.__code__ swapped for deep_chain
+])
+def test_patching_the_dispatcher_or_the_wire_forges_nothing(grade_hostile, name, honest_score):
+    # Each scored 56/56 when the worker looked these names up after the student's code had run.
+    assert grade_hostile(name)["score"] == honest_score

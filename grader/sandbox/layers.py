@@ -126,6 +126,22 @@ def set_rlimits(*, memory_bytes: int, cpu_seconds: int, file_bytes: int, open_fi
         resource.setrlimit(kind, (soft, hard))
 
 
+def move_fd_out_of_reach(fd: int) -> int:
+    """Move ``fd`` to a random number far above the fds the worker can open (RLIMIT_NOFILE is 64).
+
+    Student code cannot find it by opening a few files or trying small numbers; a scan of
+    ``/proc/self/fd`` still can, which ``grader.review`` flags.
+    """
+    ceiling = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 16)
+    low = min(256, ceiling - 1)
+    target = low + int.from_bytes(os.urandom(4), "big") % max(ceiling - low, 1)
+    if target == fd:
+        return fd
+    os.dup2(fd, target, inheritable=False)
+    os.close(fd)
+    return target
+
+
 def private_mounts(*, tmp_bytes: int, hide: list[str], keep_readable: list[str]) -> None:
     """In a fresh mount namespace: a private /tmp, /proc of our pid namespace, and secrets covered.
 

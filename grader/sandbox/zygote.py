@@ -139,7 +139,7 @@ def _worker(sock_fd: int, out_fd: int, alive_fd: int, request: dict, settings: d
         layers.die_with_parent()  # the pid namespace hides our parent: the pipe closes the race
         if select.select([alive_fd], [], [], 0)[0]:
             os._exit(70)
-        _apply_layers(sock_fd, out_fd, alive_fd, request, settings, seccomp_program, active)
+        sock_fd = _apply_layers(sock_fd, out_fd, alive_fd, request, settings, seccomp_program, active)
         sock = socket.socket(fileno=sock_fd)
     except BaseException:  # noqa: BLE001 - a worker that cannot be sandboxed must not run
         os._exit(71)
@@ -152,8 +152,11 @@ def _worker(sock_fd: int, out_fd: int, alive_fd: int, request: dict, settings: d
 
 
 def _apply_layers(sock_fd: int, out_fd: int, alive_fd: int, request: dict, settings: dict,
-                  seccomp_program: bytes, active: dict[str, str]) -> None:
-    """Order matters: mounts and fds first, uid drop after opening Landlock paths, seccomp last."""
+                  seccomp_program: bytes, active: dict[str, str]) -> int:
+    """Order matters: mounts and fds first, uid drop after opening Landlock paths, seccomp last.
+
+    Returns the socket's new fd number (moved out of the student's reach).
+    """
     limits = request["limits"]
     active["process"] = "forked worker, wall-clock deadline, whole-tree kill"
     if "namespaces" in active:
@@ -168,6 +171,7 @@ def _apply_layers(sock_fd: int, out_fd: int, alive_fd: int, request: dict, setti
     os.dup2(devnull, 0)
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
+    sock_fd = layers.move_fd_out_of_reach(sock_fd)  # before RLIMIT_NOFILE, which would forbid it
     _close_all_but(sock_fd, alive_fd)
     os.environ.clear()
     os.environ.update({"USER": "student", "LOGNAME": "student", "HOME": child.WORKDIR,
@@ -202,6 +206,7 @@ def _apply_layers(sock_fd: int, out_fd: int, alive_fd: int, request: dict, setti
         pass
     if "landlock" in active or "uid" in active or "mounts" in active:
         active["secrets"] = "+".join(k for k in ("mounts", "landlock", "uid") if k in active)
+    return sock_fd
 
 
 if __name__ == "__main__":
