@@ -33,7 +33,7 @@ def grade_loaded(assignment: Assignment, submissions: list[tuple[str, Loaded]], 
         result = build_result(assignment, run, label=label, started_at=started, insecure=insecure,
                               assignment_hash=fingerprint, lang=session.lang)
         # Signs of reaching for the grader rather than solving the assignment: shown, never scored.
-        result["extra_data"]["review"] = (review_reasons(submission.cells, session.lang)
+        result["extra_data"]["review"] = (review_reasons(submission.cells, session.lang, run.untagged_replies)
                                           if isinstance(submission, Submission) else [])
         validate(result)
         results.append(result)

@@ -99,7 +99,7 @@ def _row(result: dict) -> dict:
             "late": "yes" if extra.get("late") else "", "submitted_at": extra.get("submitted_at") or "",
             "submission_sha256": extra.get("submission_sha256") or "",
             "chosen_file": extra.get("chosen_file") or "", "reason": extra.get("error") or "",
-            "review": "; ".join(str(reason) for reason in extra.get("review") or [])}
+            "review": [str(reason) for reason in extra.get("review") or []]}
 
 
 def write_scores_csv(rows: list[dict], path: Path) -> None:
@@ -114,6 +114,8 @@ def write_scores_csv(rows: list[dict], path: Path) -> None:
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, list):
+        return " | ".join(str(item) for item in value)
     return str(value)
 
 
@@ -215,7 +217,7 @@ def _review_table(rows: list[dict]) -> str:
     if not flagged:
         return "<p>None. / 없음.</p>"
     cells = "".join(f"<tr><td>{html.escape(row['student'])}</td><td>{_cell(row['score'])} / {_cell(row['max_score'])}</td>"
-                    f"<td>{'<br>'.join(html.escape(r) for r in row['review'].split('; '))}</td></tr>" for row in flagged)
+                    f"<td>{'<br>'.join(html.escape(r) for r in row['review'])}</td></tr>" for row in flagged)
     return ("<p>The score is kept; read the code and decide. / 점수는 그대로입니다. 코드를 읽고 판단하세요.</p>"
             f"<table><tr><th>student</th><th>score</th><th>why / 사유</th></tr>{cells}</table>")
 

@@ -1,4 +1,4 @@
-"""The review flag: signs in a submission's source that it reaches for the grader instead of the assignment.
+"""The review flag: signs that a submission reaches for the grader instead of solving the assignment.
 
 Student code runs in the same process as the worker's probe dispatcher, so it can always undo
 in-process protections (frames, the garbage collector, raw fds). Those tricks need tools a DeZero
@@ -51,15 +51,20 @@ def scan_cells(cells: list[str]) -> list[tuple[str, int | None, int | None]]:
     return unique[:MAX_REASONS]
 
 
-def review_reasons(cells: list[str], lang: str) -> list[str]:
-    """One sentence per kind of sign, with where it was seen, in ``lang``; empty when nothing was found."""
+def review_reasons(cells: list[str], lang: str, untagged_replies: int = 0) -> list[str]:
+    """One sentence per kind of sign, with where it was seen, in ``lang``; empty when nothing was found.
+
+    ``untagged_replies`` is the runtime sign: messages that reached the grader without the worker's
+    secret nonce, so not from its dispatcher (they were dropped, see ``Worker.untagged``).
+    """
+    runtime = [Message("review.untagged", {"count": untagged_replies}).render(lang)] if untagged_replies else []
     places: dict[str, list[Message]] = {}
     for kind, cell, line in scan_cells(cells):
         where = Message("review.where_cell" if cell else "review.where", {"cell": cell, "line": line})
         places.setdefault(kind, []).append(where)
-    return [Message("review.reason", {"what": Message(f"review.{kind}"),
-                                      "where": ", ".join(w.render(lang) for w in wheres[:_PLACES])}).render(lang)
-            for kind, wheres in places.items()]
+    return runtime + [Message("review.reason", {"what": Message(f"review.{kind}"),
+                                                "where": ", ".join(w.render(lang) for w in wheres[:_PLACES])}).render(lang)
+                      for kind, wheres in places.items()]
 
 
 def _scan_tree(tree: ast.AST) -> list[tuple[str, int]]:

@@ -84,3 +84,9 @@ def test_scores_csv_and_report_show_the_review(tmp_path):
     review_section = page[page.index("To review by hand"):page.index("<h2>Students")]
     assert "mallory" in review_section and "alice" not in review_section
     assert "grader&#x27;s own modules (line 3)" in review_section
+
+
+def test_forged_replies_are_the_runtime_reason_in_both_languages():
+    assert review_reasons(["x = 1"], "en", untagged_replies=0) == []
+    en, ko = review_reasons(["x = 1"], "en", 3), review_reasons(["x = 1"], "ko", 3)
+    assert len(en) == len(ko) == 1 and "3" in en[0] and "did not produce" in en[0] and "3개" in ko[0]

@@ -25,3 +25,18 @@ def test_memfd_create_is_denied(grade_hostile):
 def test_patching_the_dispatcher_or_the_wire_forges_nothing(grade_hostile, name, honest_score):
     # Each scored 56/56 when the worker looked these names up after the student's code had run.
     assert grade_hostile(name)["score"] == honest_score
+
+
+def test_replies_forged_on_the_raw_socket_are_dropped_and_flagged(strict):
+    from conftest import EXAMPLES
+    from grader.grading import grade_files
+    from test_hostile import sandbox_processes
+
+    fast, grading = strict
+    # Graded after another submission, the forger is launched early with its probe requests
+    # already queued: it reads them from the raw fd and writes closed-form replies back.
+    honest, forged = grade_files(fast, [EXAMPLES / "correct.py", HOSTILE / "forge_raw_socket.py"], session=grading)
+    assert full(honest) and honest["extra_data"]["review"] == []
+    assert forged["score"] == 0, "forged replies were taken for the dispatcher's"
+    assert any("did not produce" in reason for reason in forged["extra_data"]["review"]), forged["extra_data"]
+    assert sandbox_processes() == []
