@@ -90,3 +90,15 @@ def test_forged_replies_are_the_runtime_reason_in_both_languages():
     assert review_reasons(["x = 1"], "en", untagged_replies=0) == []
     en, ko = review_reasons(["x = 1"], "en", 3), review_reasons(["x = 1"], "ko", 3)
     assert len(en) == len(ko) == 1 and "3" in en[0] and "did not produce" in en[0] and "3개" in ko[0]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=300),
+                          st.sampled_from(["import gc", "(" * 5000, "x." * 3000 + "f_back", "\x00", "def f(:"])),
+                min_size=1, max_size=4))
+def test_any_source_gives_a_bounded_list_of_strings(cells):
+    reasons = review_reasons(cells, "ko", untagged_replies=1)
+    assert all(isinstance(r, str) and r for r in reasons) and 1 <= len(reasons) <= 12
