@@ -151,6 +151,7 @@ class StudentHandle:
         self.output_total = 0
         self.layers: dict = {}
         self.load_errors: list[dict] = []
+        self.untagged_replies = 0  # replies not sent by the worker's dispatcher (see Worker.untagged)
 
     @property
     def seconds(self) -> float:
@@ -198,6 +199,7 @@ class StudentHandle:
         if self._worker is not None:
             self._worker.close()
             self.output_total += self._worker.output_total
+            self.untagged_replies += self._worker.untagged
             self._worker = None
 
     def _budget(self) -> float:

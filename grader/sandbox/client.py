@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import select
 import signal
 import socket
@@ -164,6 +165,8 @@ class Worker:
     _outbox: bytearray = field(default_factory=bytearray)
     _replies: dict = field(default_factory=dict)
     _failure: WorkerFailure | None = None
+    _nonce: str = ""
+    untagged: int = 0  # replies without this worker's nonce: not from its dispatcher, dropped (review flag)
 
     def start(self, cells: list[str], notebook: bool, timeout: float) -> dict:
         self.launch(cells, notebook)
@@ -181,7 +184,8 @@ class Worker:
         self._sock, self._out = ours, out_read
         self._sock.setblocking(False)
         os.set_blocking(out_read, False)
-        self._queue({"op": "load", "cells": cells, "notebook": notebook})
+        self._nonce = secrets.token_hex(16)
+        self._queue({"op": "load", "cells": cells, "notebook": notebook, "nonce": self._nonce})
 
     def wait_ready(self, timeout: float) -> dict:
         self._pump(lambda: self.ready is not None, timeout, "loading")
@@ -287,6 +291,8 @@ class Worker:
         for message in messages:
             if message.get("event") == "exit":
                 self._exit = message.get("status") or {}
+            elif message.get("tag") != self._nonce:
+                self.untagged += 1  # not from the worker's dispatcher: ignored, counted for the review flag
             elif message.get("event") == "ready" and self.ready is None:
                 self.ready = message
             elif isinstance(message.get("id"), int) and "ok" in message:
