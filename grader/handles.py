@@ -14,6 +14,7 @@ from typing import Any
 from grader import wire
 from grader.errors import SubmissionError
 from grader.i18n import Message
+from grader.replies import Uncheckable, check_value, error_fields
 from grader.sandbox import Limits, Worker, WorkerFailure, Zygote
 from grader.submission import Submission
 
@@ -125,7 +126,7 @@ class StudentHandle:
         self.events: list[str] = []
         self.load_output = b""
         self.output_total = 0
-        self.layers: dict = {}
+        self._loaded = False
         self.load_errors: list[dict] = []
 
     @property
@@ -148,9 +149,10 @@ class StudentHandle:
         self._answered.add(key)
         reply = self._timed(lambda budget: self._worker.result(ident, budget))
         if reply.get("ok"):
-            return reply.get("value")
-        error = reply.get("error") or {}
-        raise StudentError(str(error.get("type")), str(error.get("message", "")), error.get("where"), error.get("line"))
+            value = reply.get("value")
+            check_value(value)  # a malformed answer is the student's (Uncheckable), never the grader's
+            return value
+        raise StudentError(*error_fields(reply.get("error")))
 
     def _queue_from(self, key: str) -> None:
         """Queue this probe and every later planned one: the worker computes ahead while we check."""
@@ -184,6 +186,9 @@ class StudentHandle:
         except WorkerFailure as failure:
             self.events.append(str(failure.message))
             raise
+        except Exception as exc:  # noqa: BLE001 - the worker's bytes broke the client: this student's problem
+            self.close()
+            raise Uncheckable(f"reading the worker failed: {type(exc).__name__}: {exc}") from exc
         finally:
             self._spent += time.monotonic() - started
 
@@ -221,8 +226,8 @@ class StudentHandle:
             self._fatal = LoadFailure(Message("load.failed", {"reason": failure.message}))
             self.load_output = bytes(self._worker.output)
             raise self._fatal from None
-        first_start = not self.layers
-        self.layers = ready.get("layers") or {}
+        # The worker's claimed "layers" are ignored: it can forge them (the runner records the session's).
+        first_start, self._loaded = not self._loaded, True
         if first_start:
             self.load_output = bytes(self._worker.output)
             self.load_errors = ready.get("load_errors") or []

@@ -18,6 +18,7 @@ from grader.assignment import Assignment
 from grader.checks import CheckFailure
 from grader.handles import LoadFailure, ProbePlan, ReferenceHandle, StudentError, StudentHandle
 from grader.i18n import Message, assignment_catalogue, catalogue
+from grader.replies import Uncheckable, shown_exception
 from grader.sandbox import WorkerFailure, Zygote
 
 _PARAM_ID = "sub{}"
@@ -79,11 +80,50 @@ class GradingPlugin:
         if reporter is not None:
             session.config.pluginmanager.unregister(reporter)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item):
         handle = getattr(item, "funcargs", {}).get("student")
-        if isinstance(handle, StudentHandle):
-            handle.begin_test()
+        if not isinstance(handle, StudentHandle):
+            return (yield)
+        handle.begin_test()
+        try:
+            return (yield)
+        except _EXPECTED:
+            raise
+        except Uncheckable as error:
+            handle.events.append(f"{case_id(item)}: the grader could not check this answer: {error.reason}"[:400])
+            raise
+        except Exception as error:
+            # Whose fault is an unexpected exception while checking? See _reference_passes.
+            if not self._reference_passes(item):
+                raise  # a bug in the test: feedback() records it as an internal error
+            reason = f"{type(error).__name__} while checking: {error}"
+            handle.events.append(f"{case_id(item)}: the grader could not check this answer: {reason}"[:400])
+            raise Uncheckable(reason) from error
+
+    def _reference_passes(self, item: pytest.Item) -> bool:
+        """Run the test again with the reference answering in the student's place.
+
+        The rule that tells a student's bad answer from a bug in a test: an exception while
+        checking student X is X's ("the grader could not check this answer", X's test only)
+        when X's reply did not validate (``Uncheckable``, raised before this point) or when the
+        very same test passes on the reference's answers; if the test also breaks on the
+        reference's answers, the test itself is wrong and stays a loud internal error. Tests
+        are trusted code and the reference is deterministic, so the rerun is safe; it costs time
+        only when something already went wrong. Without a recorded reference answer (a student
+        handout) the rerun cannot tell, and the student's side gets the benefit of the doubt.
+        """
+        saved = item.funcargs["student"]
+        item.funcargs["student"] = _ReferenceAsStudent(self.reference_handle)
+        try:
+            item.runtest()
+        except (CheckFailure, _NoReferenceAnswer):
+            return True
+        except Exception:  # noqa: BLE001 - the reference breaks the test too
+            return False
+        finally:
+            item.funcargs["student"] = saved
+        return True
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport | None:
@@ -151,6 +191,8 @@ class GradingPlugin:
             return student_error_message(error, hidden)
         if isinstance(error, (WorkerFailure, LoadFailure)):
             return error.message
+        if isinstance(error, Uncheckable):
+            return Message("check.could_not_check")
         self.internal_errors.append(f"{nodeid}: {type(error).__name__}: {error}")
         return Message("summary.grader_error")
 
@@ -159,7 +201,7 @@ def student_error_message(error: StudentError, hidden: bool) -> Message:
     """"Square.backward (line 12) raised TypeError", its text for public tests, and a hint."""
     line = Message("student.at_line", {"line": error.line}) if error.line else ""
     text = Message("student.raised", {"where": error.where or Message("student.your_code"), "line": line,
-                                      "kind": error.kind})
+                                      "kind": shown_exception(error.kind)})  # a class name could encode a value
     # A student's exception text may echo hidden inputs; only public tests show it.
     # NotImplementedError carries the template's TODO text; its hint says the same in the chosen language.
     if not hidden and error.message and error.kind != "NotImplementedError":
@@ -167,6 +209,31 @@ def student_error_message(error: StudentError, hidden: bool) -> Message:
     if f"hint.{error.kind}" in catalogue("en"):
         text = Message("student.raised_with_message", {"text": text, "message": Message(f"hint.{error.kind}")})
     return text
+
+
+class _NoReferenceAnswer(Exception):
+    """The reference has no recorded answer for a probe (a handout): the rerun cannot decide."""
+
+
+class _ReferenceAsStudent:
+    """Stands in for a ``StudentHandle`` in a rerun: the reference answers every probe."""
+
+    def __init__(self, reference: ReferenceHandle) -> None:
+        self._reference = reference
+
+    def begin_test(self) -> None:
+        pass
+
+    def probe(self, name: str, **args):
+        try:
+            return self._reference.probe(name, **args)
+        except KeyError as exc:
+            if getattr(self._reference, "_module", True) is not None:
+                raise  # the reference computes answers: a KeyError is a real error
+            raise _NoReferenceAnswer(str(exc)) from None
+
+
+_EXPECTED = (CheckFailure, StudentError, WorkerFailure, LoadFailure)
 
 
 @functools.lru_cache(maxsize=256)

@@ -74,8 +74,20 @@ def _summary_text(run: SubmissionRun, tests: list[dict], score: float, max_score
         more = max(run.output_total, len(run.load_output)) - min(len(run.load_output), _STUDENT_OUTPUT_SHOWN)
         lines.append(Message("summary.printed").render(lang) + "\n" + shown)
         if more > 0:
-            lines.append(Message("summary.more_bytes", {"count": more}).render(lang))
+            lines.append(_more_output(more).render(lang))
     return "\n".join(lines)
+
+
+def _more_output(count: int) -> Message:
+    """How much output was not shown, as a magnitude only (over 1 KiB, 1 MiB, 1 GiB).
+
+    ``output_total`` counts what a worker printed during every probe, hidden ones included: an
+    exact count would let a submission print N bytes to show a hidden value as N.
+    """
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if count >= 1 << shift:
+            return Message("summary.more_bytes", {"size": f"1 {unit}"})
+    return Message("summary.more_output")
 
 
 @lru_cache(maxsize=1)
