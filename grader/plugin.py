@@ -18,7 +18,7 @@ from grader.assignment import Assignment
 from grader.checks import CheckFailure
 from grader.handles import LoadFailure, ProbePlan, ReferenceHandle, StudentError, StudentHandle
 from grader.i18n import Message, assignment_catalogue, catalogue
-from grader.replies import Uncheckable, shown_exception
+from grader.replies import Uncheckable, shown_exception, shown_where
 from grader.sandbox import WorkerFailure, Zygote
 
 _PARAM_ID = "sub{}"
@@ -200,8 +200,9 @@ class GradingPlugin:
 def student_error_message(error: StudentError, hidden: bool) -> Message:
     """"Square.backward (line 12) raised TypeError", its text for public tests, and a hint."""
     line = Message("student.at_line", {"line": error.line}) if error.line else ""
-    text = Message("student.raised", {"where": error.where or Message("student.your_code"), "line": line,
-                                      "kind": shown_exception(error.kind)})  # a class name could encode a value
+    # Names the student chose could encode a hidden input: see grader.replies.
+    text = Message("student.raised", {"where": shown_where(error.where, hidden) or Message("student.your_code"),
+                                      "line": line, "kind": shown_exception(error.kind)})
     # A student's exception text may echo hidden inputs; only public tests show it.
     # NotImplementedError carries the template's TODO text; its hint says the same in the chosen language.
     if not hidden and error.message and error.kind != "NotImplementedError":

@@ -36,6 +36,9 @@ SHOWN_TYPES = frozenset({
     "range", "slice", "generator", "object", "ndarray", "matrix", "generic",
     "Variable", "Function", "Square", "Exp",
 } | {type(np.dtype(code).type(0)).__name__ for code in "?bBhHiIlLqQefdgFDG"})
+# Functions and methods the stage 1 template defines: the only ``where`` shown for hidden tests.
+_API_NAMES = frozenset({"as_array", "backward", "forward", "__call__", "__init__", "set_creator", "square", "exp",
+                        "numerical_diff"})
 # Builtin exception names, plus the worker's own (BadResult, UnknownProbe) and numpy's.
 SHOWN_EXCEPTIONS = frozenset(
     {name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)}
@@ -62,6 +65,14 @@ def shown_type(name: Any) -> str | Message:
 def shown_exception(kind: Any) -> str | Message:
     """An exception's type name fit for feedback: builtin ones only."""
     return kind if isinstance(kind, str) and kind in SHOWN_EXCEPTIONS else Message("student.other_exception")
+
+
+def shown_where(where: str | None, hidden: bool) -> str | None:
+    """The function an exception came from: any short identifier for public tests, but for
+    hidden tests only a name of the DeZero API (a student can name a function after a value)."""
+    if where is None or not _IDENTIFIER.fullmatch(where):
+        return None
+    return where if not hidden or where in _API_NAMES else None
 
 
 def is_description(value: Any) -> bool:
