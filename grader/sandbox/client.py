@@ -393,7 +393,8 @@ def _exit_status(status) -> dict:
 def _ready(message: dict) -> dict:
     """A "ready" message with bounded, plain fields (see ``wait_ready`` for what ``layers`` is good for)."""
     layers = message.get("layers")
-    layers = {str(k)[:64]: v[:200] for k, v in layers.items() if isinstance(v, str)} if isinstance(layers, dict) else {}
+    layers = dict(list(layers.items())[:32]) if isinstance(layers, dict) else {}
+    layers = {key[:64]: value[:200] for key, value in layers.items() if isinstance(value, str)}
     errors = message.get("load_errors", [])
     if not isinstance(errors, list):
         return {"layers": layers, "load_errors": None}
