@@ -80,26 +80,26 @@ class GradingPlugin:
         if reporter is not None:
             session.config.pluginmanager.unregister(reporter)
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item):
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
         handle = getattr(item, "funcargs", {}).get("student")
-        if not isinstance(handle, StudentHandle):
-            return (yield)
-        handle.begin_test()
-        try:
-            return (yield)
-        except _EXPECTED:
-            raise
-        except Uncheckable as error:
-            handle.events.append(f"{case_id(item)}: the grader could not check this answer: {error.reason}"[:400])
-            raise
-        except Exception as error:
-            # Whose fault is an unexpected exception while checking? See _reference_passes.
+        if isinstance(handle, StudentHandle):
+            handle.begin_test()
+
+    def whose(self, item: pytest.Item, error: BaseException) -> BaseException:
+        """``error`` as the student's ``Uncheckable`` (logged in their events) or unchanged.
+
+        Whose fault is an unexpected exception while checking? See ``_reference_passes``.
+        """
+        handle = (getattr(item, "funcargs", None) or {}).get("student")
+        if isinstance(error, _EXPECTED) or not isinstance(error, Exception) or not isinstance(handle, StudentHandle):
+            return error
+        if not isinstance(error, Uncheckable):
             if not self._reference_passes(item):
-                raise  # a bug in the test: feedback() records it as an internal error
-            reason = f"{type(error).__name__} while checking: {error}"
-            handle.events.append(f"{case_id(item)}: the grader could not check this answer: {reason}"[:400])
-            raise Uncheckable(reason) from error
+                return error  # a bug in the test: feedback() records it as an internal error
+            error = Uncheckable(f"{type(error).__name__} while checking: {error}")
+        handle.events.append(f"{case_id(item)}: the grader could not check this answer: {error.reason}"[:400])
+        return error
 
     def _reference_passes(self, item: pytest.Item) -> bool:
         """Run the test again with the reference answering in the student's place.
@@ -156,6 +156,7 @@ class GradingPlugin:
         the grader does not expect is recorded as an internal error each time it is looked at."""
         text = item.stash.get(_FEEDBACK, None)
         if text is None:
+            error = self.whose(item, error)
             text = self.feedback(error, self.is_hidden(item), item.nodeid).render(self.lang)
             item.stash[_FEEDBACK] = text
         return text
