@@ -58,7 +58,9 @@ def check_array(got: dict, want: dict, what: str, *, rtol: float = 1e-6, atol: f
         raise TypeError(f"{what}: the expected value is not a describe() result")
 
     def fail(key: str) -> CheckFailure:
-        return CheckFailure(Message(key, {"what": what, "type": shown_type(got.get("type"))}),
+        shown = shown_type(got.get("type"))
+        kind = Message("check.a_type", {"name": shown}) if isinstance(shown, str) else shown
+        return CheckFailure(Message(key, {"what": what, "type": kind}),
                             Message("check.detail", {"got": _fmt(got), "expected": _fmt(want)}))
 
     if got.get("array") is None:
