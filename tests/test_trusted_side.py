@@ -288,3 +288,58 @@ def test_the_not_shown_output_count_is_only_a_magnitude():
     assert texts == {"[... over 1 MiB of further output not shown]"}
     assert "12345" not in _more_output(12345).render("en")
     assert _more_output(10).render("ko") == _more_output(900).render("ko")
+
+
+# --- whose fault: the student's answer or the test (plugin.whose) ---------------------------
+
+class _Item:
+    """Just enough of a pytest item for ``GradingPlugin.whose``: its body runs on ``student``."""
+
+    name = "test_x"
+
+    def __init__(self, handle, body):
+        self.funcargs = {"student": handle}
+        self._body = body
+
+    def runtest(self):
+        self._body(self.funcargs["student"])
+
+
+def _whose(assignment, reference_path, body, error):
+    from grader.errors import SubmissionError
+    from grader.handles import ReferenceHandle, StudentHandle
+    from grader.plugin import GradingPlugin
+
+    plugin = GradingPlugin.__new__(GradingPlugin)
+    plugin.reference_handle = ReferenceHandle(reference_path, assignment.probes, {})
+    handle = StudentHandle(SubmissionError(Message("submission.empty", {"file": "x"})), None, 0, Limits(), 1, 1)
+    return plugin.whose(_Item(handle, body), error), handle.events
+
+
+def _forward_data(student):
+    return student.probe("forward", func="square", x=np.array([1.0, 2.0]))["data"]["array"].shape
+
+
+def test_an_exception_the_reference_does_not_hit_is_the_students(assignment):
+    error, events = _whose(assignment, assignment.reference, _forward_data, TypeError("string indices"))
+    assert isinstance(error, Uncheckable) and any("TypeError" in e and "could not check" in e for e in events)
+
+
+def test_an_exception_the_reference_hits_too_is_a_bug_in_the_test(assignment):
+    def broken(student):
+        return student.probe("forward", func="square", x=np.array([1.0]))["no such key"]
+
+    original = KeyError("no such key")
+    error, events = _whose(assignment, assignment.reference, broken, original)
+    assert error is original and events == []
+
+
+def test_without_a_reference_answer_the_student_gets_the_benefit_of_the_doubt(assignment):
+    error, _ = _whose(assignment, None, _forward_data, TypeError("x"))
+    assert isinstance(error, Uncheckable)
+
+
+def test_expected_failures_are_left_alone(assignment):
+    for original in (CheckFailure(Message("check.wrong", {"what": "y"})), StudentError("TypeError", "", None, None)):
+        error, events = _whose(assignment, assignment.reference, _forward_data, original)
+        assert error is original and events == []
