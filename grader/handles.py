@@ -15,6 +15,7 @@ from grader import wire
 from grader.assignment import Assignment
 from grader.errors import SubmissionError
 from grader.i18n import Message
+from grader.replies import Uncheckable, check_value, error_fields
 from grader.sandbox import Worker, WorkerFailure, Zygote
 from grader.submission import Submission
 
@@ -120,6 +121,9 @@ class ReferenceHandle:
         return self._seconds.get(key)
 
 
+HANGING_AFTER = 2  # probe timeouts after which a submission's later deadlines shrink (see _probe_deadline)
+
+
 class StudentHandle:
     """One submission's worker, restarted after a crash, within per-probe, per-test and total deadlines.
 
@@ -141,6 +145,7 @@ class StudentHandle:
         self._floor, self._factor = assignment.floor_seconds, assignment.reference_factor
         self._grade_defined = assignment.load_on_error == "grade_defined"
         self._reference = reference
+        self._timeouts = 0
         self._worker: Worker | None = None
         self._fatal: Exception | None = (LoadFailure(submission.message) if isinstance(submission, SubmissionError)
                                          else None)
@@ -149,7 +154,7 @@ class StudentHandle:
         self.events: list[str] = []
         self.load_output = b""
         self.output_total = 0
-        self.layers: dict = {}
+        self._loaded = False
         self.load_errors: list[dict] = []
         self.untagged_replies = 0  # replies not sent by the worker's dispatcher (see Worker.untagged)
 
@@ -174,16 +179,20 @@ class StudentHandle:
         deadline = self._probe_deadline(key, name, args)
         reply = self._timed(lambda budget: self._worker.result(ident, min(budget, deadline)))
         if reply.get("ok"):
-            return reply.get("value")
-        error = reply.get("error") or {}
-        raise StudentError(str(error.get("type")), str(error.get("message", "")), error.get("where"), error.get("line"),
-                           name)
+            value = reply.get("value")
+            check_value(value)  # a malformed answer is the student's (Uncheckable), never the grader's
+            return value
+        raise StudentError(*error_fields(reply.get("error")), name)
 
     def _probe_deadline(self, key: str, name: str, args: dict) -> float:
         reference = self._reference.seconds(key, name, args) if self._reference is not None else None
         if reference is None:  # a handout without recorded timings: the test limit alone
             return self._test_seconds
-        return max(self._floor, self._factor * reference)
+        # A submission that has already run out of time twice is hanging, not slow: a correct one,
+        # however slow, never does. Its later probes get a quarter of the floor, so ten tests that
+        # call a backward that never returns cost about 4 s instead of 10.
+        floor = self._floor if self._timeouts < HANGING_AFTER else self._floor / 4
+        return max(floor, self._factor * reference)
 
     def _queue_from(self, key: str) -> None:
         """Queue this probe and every later planned one: the worker computes ahead while we check."""
@@ -217,7 +226,11 @@ class StudentHandle:
             return action(budget)
         except WorkerFailure as failure:
             self.events.append(str(failure.message))
+            self._timeouts += failure.kind == "timeout"
             raise
+        except Exception as exc:  # noqa: BLE001 - the worker's bytes broke the client: this student's problem
+            self.close()
+            raise Uncheckable(f"reading the worker failed: {type(exc).__name__}: {exc}") from exc
         finally:
             self._spent += time.monotonic() - started
 
@@ -255,8 +268,8 @@ class StudentHandle:
             self._fatal = LoadFailure(Message("load.failed", {"reason": failure.message}))
             self.load_output = bytes(self._worker.output)
             raise self._fatal from None
-        first_start = not self.layers
-        self.layers = ready.get("layers") or {}
+        # The worker's claimed "layers" are ignored: it can forge them (the runner records the session's).
+        first_start, self._loaded = not self._loaded, True
         if first_start:
             self.load_output = bytes(self._worker.output)
             self.load_errors = ready.get("load_errors") or []
