@@ -142,10 +142,14 @@ def readable_paths() -> list[str]:
 
 
 def _hidden_paths(extra: list[str]) -> list[str]:
-    """Folders covered by an empty tmpfs in the worker's mount namespace."""
+    """Folders covered by an empty tmpfs in the worker's mount namespace.
+
+    Never ``/`` (nothing would run) nor ``/tmp`` or below: the worker gets a fresh private /tmp
+    anyway, and covering it again took away the worker's own folder (grading ``/tmp/x.py``).
+    """
     home = os.path.expanduser("~")
-    candidates = ["/root", "/home", home, *extra]
-    return sorted({os.path.realpath(p) for p in candidates if p and os.path.isdir(p)}, key=len)
+    candidates = {os.path.realpath(p) for p in ["/root", "/home", home, *extra] if p and os.path.isdir(p)}
+    return sorted((p for p in candidates if p != "/" and p != "/tmp" and not p.startswith("/tmp/")), key=len)
 
 
 @dataclass
