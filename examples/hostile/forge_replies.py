@@ -1,13 +1,16 @@
 # Forges the worker's replies: reads the probe requests the grader queued ahead (compute-ahead
 # queues the whole plan before this file even loads) straight from the worker's socket and
 # answers each one itself with a malformed value, cycling through MODES.
-import json, math, os, socket, stat, struct
+# It goes past the worker's first barriers as a determined attacker would (the review flag names
+# each tool it uses): the socket was moved to a high fd, so every fd is tried, and replies must
+# carry the worker's secret tag, which it reads from the dispatcher's frame.
+import json, math, os, socket, stat, struct, sys
 
 MODES = ["string", "nan", "describe", "exit", "overflow", "deep"]
 
 
 def _worker_socket():
-    for fd in range(3, 64):
+    for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):  # the socket sits at a random high fd
         try:
             if stat.S_ISSOCK(os.fstat(fd).st_mode):
                 return socket.fromfd(fd, socket.AF_UNIX, socket.SOCK_STREAM)
@@ -35,8 +38,18 @@ def _queued_requests(sock):
         buffer = buffer[4 + length:]
 
 
+def _worker_tag():
+    frame = sys._getframe()
+    while frame is not None and "tag" not in frame.f_locals:
+        frame = frame.f_back
+    return frame.f_locals["tag"] if frame is not None else None
+
+
+TAG = json.dumps(_worker_tag())
+
+
 def _forged(mode, ident):
-    head = '{"id": %d, "ok": true, "value": ' % ident
+    head = '{"tag": %s, "id": %d, "ok": true, "value": ' % (TAG, ident)
     if mode == "string":
         return head + '"not a dict"}'
     if mode == "nan":

@@ -3,7 +3,7 @@ import os, socket, stat, struct
 
 
 def _flood():
-    for fd in range(3, 64):
+    for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):  # the socket sits at a random high fd
         try:
             if not stat.S_ISSOCK(os.fstat(fd).st_mode):
                 continue
