@@ -48,17 +48,24 @@ class ProbePlan:
     submission made predict the next one's; a call not seen before is simply made live.
     With ``ahead`` off, the worker gets one probe at a time and the next submission's worker
     is not launched early: grading then keeps one core busy instead of about two.
+
+    A call any public test makes is public (its inputs are in the handout); every other call
+    holds a hidden input and is sent ahead only once a hidden test has begun (see
+    ``StudentHandle._queue_from``).
     """
 
     def __init__(self, ahead: bool = True) -> None:
         self.ahead = ahead
         self.keys: list[str] = []
         self.calls: dict[str, tuple[str, dict]] = {}
+        self.public: set[str] = set()
 
-    def learn(self, key: str, name: str, args: dict) -> None:
+    def learn(self, key: str, name: str, args: dict, hidden: bool) -> None:
         if key not in self.calls:
             self.calls[key] = (name, args)
             self.keys.append(key)
+        if not hidden:
+            self.public.add(key)
 
     def from_(self, key: str) -> list[str]:
         return self.keys[self.keys.index(key):]
@@ -146,6 +153,7 @@ class StudentHandle:
         self._grade_defined = assignment.load_on_error == "grade_defined"
         self._reference = reference
         self._timeouts = 0
+        self._hidden_test = False  # until told otherwise, a test's inputs may reach the student
         self._worker: Worker | None = None
         self._fatal: Exception | None = (LoadFailure(submission.message) if isinstance(submission, SubmissionError)
                                          else None)
@@ -162,14 +170,15 @@ class StudentHandle:
     def seconds(self) -> float:
         return self._spent
 
-    def begin_test(self) -> None:
+    def begin_test(self, hidden: bool) -> None:
         self._test_started = time.monotonic()
+        self._hidden_test = hidden
 
     def probe(self, name: str, **args: Any) -> Any:
         if self._fatal is not None:
             raise self._fatal
         key = probe_key(name, args)
-        self._plan.learn(key, name, args)
+        self._plan.learn(key, name, args, self._hidden_test)
         if self._worker is None or not self._worker.alive or self._worker.ready is None:
             self._start()
         if key not in self._queued:
@@ -194,13 +203,21 @@ class StudentHandle:
         floor = self._floor if self._timeouts < HANGING_AFTER else self._floor / 4
         return max(floor, self._factor * reference)
 
-    def _queue_from(self, key: str) -> None:
-        """Queue this probe and every later planned one: the worker computes ahead while we check."""
+    def _queue_from(self, key: str | None) -> None:
+        """Queue this probe and every later planned one: the worker computes ahead while we check.
+
+        Student code can read what is queued on its socket, and public feedback shows its load
+        output, exception texts and wrong values: so until a hidden test begins, only public
+        calls are sent ahead, and no hidden input is ever in the worker while anything it does
+        can still reach the student. ``key`` None (a worker launched early) queues public calls only.
+        """
         if not self._plan.ahead:
             self._queued[key] = self._worker.submit(*self._plan.calls[key])
             return
-        for later in self._plan.from_(key):
-            if later == key or (later not in self._queued and later not in self._answered):
+        later_keys = self._plan.from_(key) if key is not None else self._plan.keys
+        for later in later_keys:
+            if later == key or (later not in self._queued and later not in self._answered
+                                and (self._hidden_test or later in self._plan.public)):
                 name, args = self._plan.calls[later]
                 self._queued[later] = self._worker.submit(name, args)
 
@@ -246,7 +263,7 @@ class StudentHandle:
         try:
             self._worker.launch(self.submission.cells, self.submission.notebook)
             self._queued = {}
-            self._queue_from(self._plan.keys[0])
+            self._queue_from(None)
         except WorkerFailure:
             self._worker = None  # the normal start will try again and report
 

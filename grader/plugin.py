@@ -83,7 +83,7 @@ class GradingPlugin:
     def pytest_runtest_call(self, item: pytest.Item) -> None:
         handle = getattr(item, "funcargs", {}).get("student")
         if isinstance(handle, StudentHandle):
-            handle.begin_test()
+            handle.begin_test(self.is_hidden(item))
 
     def whose(self, item: pytest.Item, error: BaseException) -> BaseException:
         """``error`` as the student's ``Uncheckable`` (logged in their events) or unchanged.
@@ -256,7 +256,7 @@ class _ReferenceAsStudent:
     def __init__(self, reference: ReferenceHandle) -> None:
         self._reference = reference
 
-    def begin_test(self) -> None:
+    def begin_test(self, hidden: bool) -> None:
         pass
 
     def probe(self, name: str, **args):
