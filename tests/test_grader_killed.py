@@ -22,6 +22,18 @@ HOSTILE = ROOT / "examples" / "hostile"
 GRACE_SECONDS = 2.0
 
 
+@pytest.fixture
+def tmp_path():
+    """A folder outside /tmp: the zygote's command line names the folders it hides from workers, which
+    is how these tests find a killed grader's processes, and nothing below /tmp is in that list (the
+    worker's /tmp is private anyway)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="grader-killed-", dir="/var/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def _stat(pid: int) -> tuple[int, str, int] | None:
     """(parent pid, state, start time) of a live process, or None."""
     try:
