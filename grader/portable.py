@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import queue
+import secrets
 import shutil
 import signal
 import subprocess
@@ -26,7 +27,7 @@ import time
 import grader
 from grader import wire
 from grader.i18n import Message
-from grader.sandbox.client import Limits, Worker, WorkerFailure
+from grader.sandbox.client import Limits, Worker, WorkerFailure, _ready
 
 FORCE_VARIABLE = "GRADER_PORTABLE"  # "1": use this runner even where the sandbox would start (tests, CI)
 
@@ -61,6 +62,8 @@ class PortableWorker:
         self._ended = False
         self._outbox: queue.Queue = queue.Queue()
         self._next_id = 0
+        self._nonce = secrets.token_hex(16)  # the child's dispatcher tags every message with it
+        self.untagged = 0  # messages without it: not from the dispatcher, dropped (as Worker does)
 
     def start(self, cells: list[str], notebook: bool, timeout: float) -> dict:
         self.launch(cells, notebook)
@@ -80,7 +83,7 @@ class PortableWorker:
             raise WorkerFailure("protocol", Message("worker.setup")) from None
         for target in (self._read_replies, self._read_output, self._write_requests):
             threading.Thread(target=target, daemon=True).start()
-        self._queue({"op": "load", "cells": cells, "notebook": notebook})
+        self._queue({"op": "load", "cells": cells, "notebook": notebook, "nonce": self._nonce})
 
     def wait_ready(self, timeout: float) -> dict:
         self._wait(lambda: self.ready is not None, timeout, "loading")
@@ -179,9 +182,11 @@ class PortableWorker:
                 messages = []
             with self._changed:
                 for message in messages:
-                    if message.get("event") == "ready" and self.ready is None:
-                        self.ready = message
-                    elif isinstance(message.get("id"), int) and "ok" in message:
+                    if message.pop("tag", None) != self._nonce:
+                        self.untagged += 1
+                    elif message.get("event") == "ready" and self.ready is None:
+                        self.ready = _ready(message)  # bounded and plain, as the sandbox's Worker keeps it
+                    elif isinstance(message.get("id"), int) and isinstance(message.get("ok"), bool):
                         self._replies[message["id"]] = message
                 self._changed.notify_all()
         if failure is None:

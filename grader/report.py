@@ -17,7 +17,7 @@ from grader.errors import GraderError
 
 ID_COLUMNS = ("canvas_user_id", "canvas_anonymous_id", "moodle_participant", "gradescope_submission", "sid", "email")
 SCORE_COLUMNS = ("student", "name", *ID_COLUMNS, "score", "max_score", "status", "late", "submission_sha256",
-                 "chosen_file", "reason")
+                 "chosen_file", "reason", "review")
 
 
 @dataclass
@@ -98,7 +98,8 @@ def _row(result: dict) -> dict:
             "score": result["score"], "max_score": result["max_score"], "status": status,
             "late": "yes" if extra.get("late") else "", "submitted_at": extra.get("submitted_at") or "",
             "submission_sha256": extra.get("submission_sha256") or "",
-            "chosen_file": extra.get("chosen_file") or "", "reason": extra.get("error") or ""}
+            "chosen_file": extra.get("chosen_file") or "", "reason": extra.get("error") or "",
+            "review": [str(reason) for reason in extra.get("review") or []]}
 
 
 def write_scores_csv(rows: list[dict], path: Path) -> None:
@@ -113,6 +114,8 @@ def write_scores_csv(rows: list[dict], path: Path) -> None:
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, list):
+        value = " | ".join(str(item) for item in value)
     return csv_text(value)
 
 
@@ -145,6 +148,7 @@ def write_report(results: list[dict], rows: list[dict], path: Path, title: str) 
         "<h2>Pass rate per test</h2>", pass_rate_table(results),
         "<h2>Who failed what</h2>", matrix_html(results),
         "<h2>Errors, timeouts and missing submissions</h2>", _problem_table(problems, timeouts, _warnings(results)),
+        "<h2>To review by hand / 직접 검토할 제출물</h2>", _review_table(rows),
         "<h2>Students</h2>", _student_table(sorted(rows, key=student_sort_key)),
     ]
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>" + html.escape(title) +
@@ -345,6 +349,17 @@ def _problem_table(problems: list[dict], timeouts: list[dict], warnings: list[tu
     return f"<table><tr><th>student</th><th>status</th><th>reason</th></tr>{cells}</table>"
 
 
+def _review_table(rows: list[dict]) -> str:
+    """Submissions whose source reaches for the grader's internals; their scores stand until someone looks."""
+    flagged = [row for row in rows if row.get("review")]
+    if not flagged:
+        return "<p>None. / 없음.</p>"
+    cells = "".join(f"<tr><td>{html.escape(row['student'])}</td><td>{_cell(row['score'])} / {_cell(row['max_score'])}</td>"
+                    f"<td>{'<br>'.join(html.escape(r) for r in row['review'])}</td></tr>" for row in flagged)
+    return ("<p>The score is kept; read the code and decide. / 점수는 그대로입니다. 코드를 읽고 판단하세요.</p>"
+            f"<table><tr><th>student</th><th>score</th><th>why / 사유</th></tr>{cells}</table>")
+
+
 def _student_table(rows: list[dict]) -> str:
     cells = []
     for row in rows:
@@ -352,5 +367,5 @@ def _student_table(rows: list[dict]) -> str:
                 if row["status"] != "missing" else html.escape(row["student"]))
         cells.append(f"<tr><td>{link}</td><td>{html.escape(str(row.get('name', '')))}</td>"
                      f"<td>{_cell(row['score'])} / {_cell(row['max_score'])}</td>"
-                     f"<td class='{row['status']}'>{row['status']}</td></tr>")
+                     f"<td class='{row['status']}'>{row['status']}{' (review)' if row.get('review') else ''}</td></tr>")
     return "<table><tr><th>student</th><th>name</th><th>score</th><th>status</th></tr>" + "".join(cells) + "</table>"
