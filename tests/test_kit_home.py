@@ -16,8 +16,11 @@ from grader.errors import GraderError
 
 
 def test_from_a_folder_outside_the_kit_the_kit_is_still_found(tmp_path, monkeypatch):
+    """Run from a checkout (or an editable install): the package's own parent folder is the kit.
+    (Under tox the kit is installed from an sdist and does not know its folder: GRADER_HOME then.)"""
     monkeypatch.delenv("GRADER_HOME", raising=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(grader.assignment, "__file__", str(ROOT / "grader" / "assignment.py"))
     assert find_repo_root() == ROOT
     assert load_assignment().id == "stage1_autodiff"
 
