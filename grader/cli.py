@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader.assignment import load_assignment
+from grader.assignment import Assignment, find_repo_root, list_assignments, load_assignment
 from grader.errors import GraderError
 
 
@@ -115,17 +115,45 @@ def _lang_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _assignment_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-a", "--assignment", help="assignment id or folder (optional with one assignment)")
+    parser.add_argument("-a", "--assignment", help="assignment id or folder (optional with one assignment; "
+                        "selftest and template without it: every assignment)")
+
+
+def _kit_assignments(args: argparse.Namespace) -> list[Assignment]:
+    """-a ID, or every assignment of the kit: for the commands that check the kit itself."""
+    if args.assignment:
+        return [load_assignment(args.assignment)]
+    folders = list_assignments(find_repo_root())
+    if not folders:
+        raise GraderError(f"{find_repo_root() / 'assignments'}: no assignment here; create one with grader new ID")
+    return [load_assignment(str(folder)) for folder in folders]
+
+
+def _results_assignment(args: argparse.Namespace) -> Assignment:
+    """-a ID, else the kit's only assignment, else the one assignment a graded batch folder holds."""
+    if args.assignment:
+        return load_assignment(args.assignment)
+    folders = list_assignments(find_repo_root())
+    if len(folders) <= 1:
+        return load_assignment(None)
+    from grader.report import load_results
+
+    ids = {r.get("extra_data", {}).get("assignment_id") for r in load_results(args.outdir)}
+    if len(ids) == 1 and None not in ids:
+        return load_assignment(ids.pop())
+    known = ", ".join(folder.name for folder in folders)
+    raise GraderError(f"{args.outdir}: cannot tell which assignment these results are for; choose one with -a "
+                      f"({known})")
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from grader.grading import grade_files
+    from grader.grading import assignment_for, grade_files
     from grader.results import write_json_atomic
     from grader.summary import print_result
 
-    assignment = load_assignment(args.assignment)
     if not args.submission.exists():
         raise GraderError(f"{args.submission}: no such file or folder; check the path")
+    assignment = load_assignment(args.assignment) if args.assignment else assignment_for(args.submission)
     result = grade_files(assignment, [args.submission], insecure=args.insecure, lang=args.lang)[0]
     try:
         write_json_atomic(args.output, result)
@@ -212,7 +240,7 @@ def batch_rows(outdir: Path, roster_path: Path | None, assignment) -> list[dict]
 def _export(args: argparse.Namespace) -> int:
     from grader.exporters import canvas_csv, moodle_csv, plain_csv
 
-    assignment = load_assignment(args.assignment)
+    assignment = _results_assignment(args)
     rows = batch_rows(args.outdir, args.roster, assignment)
     skipped: list[str] = []
     if args.to == "canvas":
@@ -255,7 +283,7 @@ def _upload_canvas(args: argparse.Namespace) -> int:
 
     from grader.uploads import CanvasUploader, PostedState
 
-    rows = batch_rows(args.outdir, args.roster, load_assignment(args.assignment))
+    rows = batch_rows(args.outdir, args.roster, _results_assignment(args))
     uploader = CanvasUploader(args.url, args.course, args.canvas_assignment, os.environ.get("CANVAS_TOKEN", ""))
     name = f"canvas-{args.course}-{args.canvas_assignment}"
     return _finish_upload(uploader.upload(rows, PostedState(args.outdir / "uploads" / f"{name}.json"),
@@ -268,7 +296,7 @@ def _upload_lti(args: argparse.Namespace) -> int:
     from grader.uploads import LtiConfig, LtiUploader, PostedState
 
     config = LtiConfig.load(args.config)
-    rows = batch_rows(args.outdir, args.roster, load_assignment(args.assignment))
+    rows = batch_rows(args.outdir, args.roster, _results_assignment(args))
     name = "lti-" + hashlib.sha256(config.lineitem.encode()).hexdigest()[:12]
     uploader = LtiUploader(config)
     return _finish_upload(uploader.upload(rows, PostedState(args.outdir / "uploads" / f"{name}.json"),
@@ -287,23 +315,28 @@ def _finish_upload(report, outdir: Path, name: str, dry_run: bool) -> int:
 def _selftest(args: argparse.Namespace) -> int:
     from grader.selftest import run_selftest
 
-    return 0 if run_selftest(load_assignment(args.assignment)) else 1
+    # Without -a every assignment of the kit is tested; all must pass.
+    outcomes = [run_selftest(assignment) for assignment in _kit_assignments(args)]
+    return 0 if all(outcomes) else 1
 
 
 def _template_build(args: argparse.Namespace) -> int:
     from grader.template import build_template
 
-    for path in build_template(load_assignment(args.assignment)):
-        print(f"wrote {path}")
+    for assignment in _kit_assignments(args):
+        for path in build_template(assignment):
+            print(f"wrote {path}")
     return 0
 
 
 def _template_check(args: argparse.Namespace) -> int:
     from grader.template import stale_template_files
 
-    stale = stale_template_files(load_assignment(args.assignment))
-    for path in stale:
-        print(f"out of date: {path} (run: grader template build)", file=sys.stderr)
+    stale = []
+    for assignment in _kit_assignments(args):
+        for path in stale_template_files(assignment):
+            stale.append(path)
+            print(f"out of date: {path} (run: grader template build -a {assignment.id})", file=sys.stderr)
     if not stale:
         print("student_template/ is up to date")
     return 1 if stale else 0
