@@ -141,3 +141,39 @@ def test_stage2_handout_and_gradescope_zip_build(tmp_path):
     assert "kit/reference/dezero_stage2.py" in names and f"kit/assignments/{STAGE2}/probes.py" in names
     assert f"-a \"$ROOT/source/kit/assignments/{STAGE2}\"" in zipfile.ZipFile(tmp_path / "a.zip").read(
         "run_autograder").decode()
+
+
+# ---- the hidden tests measure properties and name the bug -----------------------------------------
+
+# One common bug each, written into the reference: (what it replaces, by what, the test that measures
+# it, words of the bug-specific message that test shows). Overwritten grads also break every formula
+# that reuses a variable; the others break exactly one property.
+BUGS = {
+    "plain stack": ([("func = heapq.heappop(queue)[-1]", "func = queue.pop()"),
+                     ("heapq.heappush(queue, (-func.generation, next(tiebreak), func))", "queue.append(func)")],
+                    "test_generation_order_on_dags", "highest generation"),
+    "overwritten grads": ([("source.grad = grad if source.grad is None else source.grad + grad",
+                            "source.grad = grad")], "test_reused_variable_accumulates", "instead of overwriting"),
+    "strong outputs": ([("self.outputs = [weakref.ref(output) for output in outputs]",
+                         "self.outputs = [(lambda kept: lambda: kept)(output) for output in outputs]")],
+                       "test_graph_freed_when_output_dropped", "weakref.ref(output)"),
+    "no __array_priority__": ([("    Variable.__array_priority__ = 200\n", "")],
+                              "test_ndarray_on_the_left_gives_a_variable", "__array_priority__ = 200"),
+}
+
+
+@pytest.mark.e2e
+def test_each_common_bug_fails_its_property_with_its_hint(tmp_path, stage2):
+    paths = []
+    for number, (edits, _, _) in enumerate(BUGS.values()):
+        source = REFERENCE.read_text(encoding="utf-8")
+        for old, new in edits:
+            assert old in source
+            source = source.replace(old, new)
+        paths.append(tmp_path / f"bug{number}.py")
+        paths[-1].write_text(source, encoding="utf-8")
+    for (name, (_, test, words)), result in zip(BUGS.items(), grade_files(stage2, paths)):
+        failed = {t["tags"][-1].split("[")[0]: t["output"] for t in result["tests"] if t["status"] != "passed"}
+        hidden = {k: v for k, v in failed.items() if not k.startswith("test_public")}
+        assert test in hidden and words in hidden[test], (name, failed)
+        assert name == "overwritten grads" or list(hidden) == [test], (name, failed)
