@@ -95,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("-a", "--assignment-id", dest="assignment", help="kit assignment id (optional with one)")
         sub.set_defaults(handler=handler)
 
+    new = commands.add_parser("new", help="scaffold a new assignment (config, probes, tests, messages, reference)")
+    new.add_argument("id", help="the assignment id: lowercase letters, digits and _")
+    new.add_argument("--title", help="the title students see (default: from the id)")
+    new.add_argument("--root", type=Path, help="the kit folder holding assignments/ (default: the current kit)")
+    new.set_defaults(handler=_new)
+
     selftest = commands.add_parser("selftest", help="reference full marks, template 0, variants as declared, "
                                                     "mutation score above the threshold")
     _assignment_option(selftest)
@@ -312,11 +318,35 @@ def _finish_upload(report, outdir: Path, name: str, dry_run: bool) -> int:
     return 1 if report.count("failed") else 0
 
 
+def _new(args: argparse.Namespace) -> int:
+    from grader.authoring import scaffold
+
+    root = args.root or _kit_root_or_here()
+    for path in scaffold(root, args.id, args.title):
+        print(f"wrote {path}")
+    print(f"next: write the reference and the tests (docs/authoring.md), then: grader selftest -a {args.id}")
+    return 0
+
+
+def _kit_root_or_here() -> Path:
+    try:
+        return find_repo_root()
+    except GraderError:
+        return Path.cwd()
+
+
 def _selftest(args: argparse.Namespace) -> int:
+    from grader.authoring import missing_parts
     from grader.selftest import run_selftest
 
-    # Without -a every assignment of the kit is tested; all must pass.
-    outcomes = [run_selftest(assignment) for assignment in _kit_assignments(args)]
+    # Without -a every assignment of the kit is tested; all must pass. An assignment still being
+    # written is told what is missing, in order, before anything is graded.
+    outcomes = []
+    for assignment in _kit_assignments(args):
+        missing = missing_parts(assignment)
+        for problem in missing:
+            print(f"selftest: {assignment.id}: missing: {problem}")
+        outcomes.append(not missing and run_selftest(assignment))
     return 0 if all(outcomes) else 1
 
 
