@@ -136,7 +136,6 @@ def test_graph_freed_when_output_dropped(student, reference):
     x = _points(1201, (2,))
     got, want = student.probe("graph_freed", x=x), reference.probe("graph_freed", x=x)
     check_true(got["freed_at_once"] == want["freed_at_once"], "check.graph_kept_alive", "del y")
-    check_equal(got["freed_eventually"], want["freed_eventually"], "the graph after gc.collect()")
 
 
 def test_variable_attributes_and_repr(student, reference):
@@ -180,8 +179,9 @@ STACK_SLACK = 50  # a loop calls every backward from the same depth; recursion g
 
 
 def test_deep_chain_is_iterative(student, reference):
-    """backward over a chain of 3,000 functions (a loop, not recursion)"""
-    args = {"x": _points(1601, (4,)), "length": 3000}
+    """backward over a chain of 1,200 functions (a loop, not recursion)"""
+    # The stack depth is sampled every 500 calls, so 1,200 functions show recursion as growth of ~500.
+    args = {"x": _points(1601, (4,)), "length": 1200}
     got, want = student.probe("deep_chain", **args), reference.probe("deep_chain", **args)
     check_array(got["grad"], want["grad"], "x.grad", dtype=False)
     check_equal(got["calls"], want["calls"], "the number of backward calls along the chain")
