@@ -211,10 +211,12 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from grader.grading import assignment_for
     from grader.i18n import choose_language
     from grader.selfcheck import default_file, run_check
 
-    assignment = load_assignment(args.assignment)
+    guess = args.file is not None and not args.assignment and args.file.exists()
+    assignment = assignment_for(args.file) if guess else load_assignment(args.assignment)
     lang = choose_language(args.lang, assignment.language)
     path = args.file or default_file(assignment, lang)
     if not path.exists():
