@@ -43,6 +43,12 @@ on_error = "grade_defined"  # or "zero": a .py whose module-level code raises sc
 public = "visible"
 hidden = "after_due_date"
 
+# grader selftest plants mistakes in the solution regions and wants the tests to catch this share of
+# them (docs/selftest.md); fewer than min_mutants means the regions broke: a small assignment lowers it.
+[selftest]
+mutation_threshold = 0.9
+min_mutants = 30
+
 # Points per test function, e.g. test_public_forward = 1 (a parametrized test earns them once per case).
 [points]
 '''

@@ -144,6 +144,7 @@ def _results_assignment(args: argparse.Namespace) -> Assignment:
         return load_assignment(None)
     from grader.report import load_results
 
+    _require_results(args.outdir)
     ids = {r.get("extra_data", {}).get("assignment_id") for r in load_results(args.outdir)}
     if len(ids) == 1 and None not in ids:
         return load_assignment(ids.pop())
@@ -232,13 +233,17 @@ def _handout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_results(outdir: Path) -> None:
+    if not (outdir / "results").is_dir():
+        raise GraderError(f"{outdir}: no results/ folder; run grader batch -o {outdir} first")
+
+
 def batch_rows(outdir: Path, roster_path: Path | None, assignment) -> list[dict]:
     """Score rows of a graded batch folder, late policy applied."""
     from grader.exporters import apply_late_policy
     from grader.report import load_results, read_roster, score_rows
 
-    if not (outdir / "results").is_dir():
-        raise GraderError(f"{outdir}: no results/ folder; run grader batch -o {outdir} first")
+    _require_results(outdir)
     results = [r for r in load_results(outdir) if r["extra_data"]["assignment_id"] == assignment.id]
     if not results:
         raise GraderError(f"{outdir}/results: no results for assignment {assignment.id}; check -a")

@@ -88,6 +88,9 @@ def write_assignment(root):
     probes.write_text(probes.read_text(encoding="utf-8").split("\nPROBES = ")[0] + PROBES, encoding="utf-8")
     (folder / "tests" / "public" / "test_public_mul.py").write_text(PUBLIC, encoding="utf-8")
     (folder / "tests" / "hidden" / "test_hidden_mul.py").write_text(HIDDEN, encoding="utf-8")
+    config = folder / "assignment.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("min_mutants = 30", "min_mutants = 5"),
+                      encoding="utf-8")  # two one-line solutions plant about a dozen mutants
     with open(folder / "assignment.toml", "a", encoding="utf-8") as config:
         config.write("test_public_forward = 1\ntest_forward_at_random_points = 2\ntest_backward_at_random_points = 2\n")
     for lang, words in (("en", ("forward", "forward at random points", "backward at random points")),
