@@ -23,7 +23,7 @@ _IGNORED_PARTS = ("__MACOSX", "__pycache__", ".ipynb_checkpoints")
 MAX_PACKAGE_FILES = 64
 # A package file the worker may write and import: identifiers joined by "/", ending in .py
 # (no "..", no absolute path, nothing outside the package's folder).
-_IMPORTABLE = re.compile(r"^[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*\.py$")
+_IMPORTABLE = re.compile(r"^[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*\.py$", re.ASCII)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import EXAMPLES, ROOT
 from grader.assignment import load_assignment
@@ -62,6 +64,24 @@ def test_package_is_found_under_a_nested_folder_and_keeps_only_importable_files(
     assert find_package({"dezero/core_simple.py": b"x"}, "dezero.core_simple") is None  # no __init__: not a package
     assert set(find_package({"__init__.py": b"", "core_simple.py": b"x"}, "dezero.core_simple")) == {
         "dezero/__init__.py", "dezero/core_simple.py"}  # the dezero folder itself was submitted
+
+
+_NAME_PARTS = st.sampled_from(["dezero", "__init__.py", "core_simple.py", "..", ".", "", "a b", "x.py", "/", "\\",
+                                "C:", "évil.py", "aé.py", "dezero.py", "~", "\x00"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["", "top/", "top/dezero/"]), st.lists(_NAME_PARTS, min_size=1, max_size=4))
+                .map(lambda pair: pair[0] + "/".join(pair[1])), max_size=12))
+def test_a_found_package_only_ever_names_plain_files_below_its_folder(names):
+    files = {name: b"x" for name in names}
+    files.update({"top/dezero/__init__.py": b"", "top/dezero/core_simple.py": b"x"})  # always one package
+    found = find_package(files, "dezero.core_simple")
+    assert found is not None and {"dezero/__init__.py", "dezero/core_simple.py"} <= set(found)
+    for name in found:
+        parts = name.split("/")
+        assert parts[0] == "dezero" and name.endswith(".py") and all(p.isidentifier() for p in parts[:-1])
+        assert parts[-1][:-3].isidentifier() and name.isascii()
 
 
 def test_a_file_named_like_the_template_wins_over_the_package(tmp_path, stage2):

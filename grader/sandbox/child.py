@@ -173,7 +173,7 @@ def load_package(package: dict) -> tuple[types.ModuleType, dict]:
     return module, {"load_errors": errors, "defined": _own_definitions(module)}
 
 
-_IMPORTABLE = re.compile(r"^[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*\.py$")
+_IMPORTABLE = re.compile(r"^[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*\.py$", re.ASCII)
 
 
 def _own_definitions(module: types.ModuleType) -> list[str]:
