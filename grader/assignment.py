@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,8 @@ class Assignment:
     reference_factor: float = 100.0
     load_on_error: str = "grade_defined"  # or "zero": a .py whose module-level code raises scores 0
     selftest: SelftestSettings = SelftestSettings()
+    # [load] package: a submission may be the package holding this module ("dezero.core_simple").
+    load_package: str | None = None
 
     @property
     def public_tests(self) -> Path:
@@ -158,6 +161,10 @@ def _build(folder: Path, raw: dict) -> Assignment:
     load_on_error = str(raw.get("load", {}).get("on_error", "grade_defined"))
     if load_on_error not in LOAD_POLICIES:
         raise ValueError(f"load.on_error = '{load_on_error}' is not one of {', '.join(LOAD_POLICIES)}")
+    load_package = raw.get("load", {}).get("package")
+    if load_package is not None and not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", str(load_package)):
+        raise ValueError(f"load.package = '{load_package}' must name a module inside a package, like "
+                         "'dezero.core_simple'")
     test_seconds = float(limits.get("test_seconds", 10))
     floor_seconds, factor = float(limits.get("floor_seconds", 1)), float(limits.get("reference_factor", 100))
     if not 0 < floor_seconds <= test_seconds or factor < 1:
@@ -175,6 +182,7 @@ def _build(folder: Path, raw: dict) -> Assignment:
         late_policy=_late_policy(raw.get("late_policy")),
         floor_seconds=floor_seconds, reference_factor=factor, load_on_error=load_on_error,
         selftest=_selftest(raw.get("selftest", {})),
+        load_package=str(load_package) if load_package is not None else None,
     )
 
 

@@ -25,7 +25,7 @@ from grader.grading import Loaded, contained, grade_loaded, open_session
 from grader.layouts import Entry, discover, read_tree
 from grader.results import write_json_atomic
 from grader.sandbox.layers import die_with_parent
-from grader.submission import choose, parse
+from grader.submission import select
 
 
 @dataclass
@@ -52,8 +52,8 @@ def plan_batch(input_path: Path, assignment: Assignment, outdir: Path, force: bo
 
 def load_entry(entry: Entry, assignment: Assignment) -> Loaded:
     """The entry's submission, or the SubmissionError that makes it this student's error row."""
-    return contained(lambda: parse(*choose(entry.files, assignment.template_name, label=entry.student),
-                                   label=entry.student), entry.student)
+    return contained(lambda: select(entry.files, assignment.template_name, entry.student, assignment.load_package),
+                     entry.student)
 
 
 def result_path(outdir: Path, entry: Entry) -> Path:

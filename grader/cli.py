@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader.assignment import load_assignment
+from grader.assignment import Assignment, find_repo_root, list_assignments, load_assignment
 from grader.errors import GraderError
 
 
@@ -95,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("-a", "--assignment-id", dest="assignment", help="kit assignment id (optional with one)")
         sub.set_defaults(handler=handler)
 
+    new = commands.add_parser("new", help="scaffold a new assignment (config, probes, tests, messages, reference)")
+    new.add_argument("id", help="the assignment id: lowercase letters, digits and _")
+    new.add_argument("--title", help="the title students see (default: from the id)")
+    new.add_argument("--root", type=Path, help="the kit folder holding assignments/ (default: the current kit)")
+    new.set_defaults(handler=_new)
+
     selftest = commands.add_parser("selftest", help="reference full marks, template 0, variants as declared, "
                                                     "mutation score above the threshold")
     _assignment_option(selftest)
@@ -115,17 +121,46 @@ def _lang_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _assignment_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-a", "--assignment", help="assignment id or folder (optional with one assignment)")
+    parser.add_argument("-a", "--assignment", help="assignment id or folder (optional with one assignment; "
+                        "selftest and template without it: every assignment)")
+
+
+def _kit_assignments(args: argparse.Namespace) -> list[Assignment]:
+    """-a ID, or every assignment of the kit: for the commands that check the kit itself."""
+    if args.assignment:
+        return [load_assignment(args.assignment)]
+    folders = list_assignments(find_repo_root())
+    if not folders:
+        raise GraderError(f"{find_repo_root() / 'assignments'}: no assignment here; create one with grader new ID")
+    return [load_assignment(str(folder)) for folder in folders]
+
+
+def _results_assignment(args: argparse.Namespace) -> Assignment:
+    """-a ID, else the kit's only assignment, else the one assignment a graded batch folder holds."""
+    if args.assignment:
+        return load_assignment(args.assignment)
+    folders = list_assignments(find_repo_root())
+    if len(folders) <= 1:
+        return load_assignment(None)
+    from grader.report import load_results
+
+    _require_results(args.outdir)
+    ids = {r.get("extra_data", {}).get("assignment_id") for r in load_results(args.outdir)}
+    if len(ids) == 1 and None not in ids:
+        return load_assignment(ids.pop())
+    known = ", ".join(folder.name for folder in folders)
+    raise GraderError(f"{args.outdir}: cannot tell which assignment these results are for; choose one with -a "
+                      f"({known})")
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from grader.grading import grade_files
+    from grader.grading import assignment_for, grade_files
     from grader.results import write_json_atomic
     from grader.summary import print_result
 
-    assignment = load_assignment(args.assignment)
     if not args.submission.exists():
         raise GraderError(f"{args.submission}: no such file or folder; check the path")
+    assignment = load_assignment(args.assignment) if args.assignment else assignment_for(args.submission)
     result = grade_files(assignment, [args.submission], insecure=args.insecure, lang=args.lang)[0]
     try:
         write_json_atomic(args.output, result)
@@ -177,10 +212,12 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from grader.grading import assignment_for
     from grader.i18n import choose_language
     from grader.selfcheck import default_file, run_check
 
-    assignment = load_assignment(args.assignment)
+    guess = args.file is not None and not args.assignment and args.file.exists()
+    assignment = assignment_for(args.file) if guess else load_assignment(args.assignment)
     lang = choose_language(args.lang, assignment.language)
     path = args.file or default_file(assignment, lang)
     if not path.exists():
@@ -196,13 +233,17 @@ def _handout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_results(outdir: Path) -> None:
+    if not (outdir / "results").is_dir():
+        raise GraderError(f"{outdir}: no results/ folder; run grader batch -o {outdir} first")
+
+
 def batch_rows(outdir: Path, roster_path: Path | None, assignment) -> list[dict]:
     """Score rows of a graded batch folder, late policy applied."""
     from grader.exporters import apply_late_policy
     from grader.report import load_results, read_roster, score_rows
 
-    if not (outdir / "results").is_dir():
-        raise GraderError(f"{outdir}: no results/ folder; run grader batch -o {outdir} first")
+    _require_results(outdir)
     results = [r for r in load_results(outdir) if r["extra_data"]["assignment_id"] == assignment.id]
     if not results:
         raise GraderError(f"{outdir}/results: no results for assignment {assignment.id}; check -a")
@@ -212,7 +253,7 @@ def batch_rows(outdir: Path, roster_path: Path | None, assignment) -> list[dict]
 def _export(args: argparse.Namespace) -> int:
     from grader.exporters import canvas_csv, moodle_csv, plain_csv
 
-    assignment = load_assignment(args.assignment)
+    assignment = _results_assignment(args)
     rows = batch_rows(args.outdir, args.roster, assignment)
     skipped: list[str] = []
     if args.to == "canvas":
@@ -255,7 +296,7 @@ def _upload_canvas(args: argparse.Namespace) -> int:
 
     from grader.uploads import CanvasUploader, PostedState
 
-    rows = batch_rows(args.outdir, args.roster, load_assignment(args.assignment))
+    rows = batch_rows(args.outdir, args.roster, _results_assignment(args))
     uploader = CanvasUploader(args.url, args.course, args.canvas_assignment, os.environ.get("CANVAS_TOKEN", ""))
     name = f"canvas-{args.course}-{args.canvas_assignment}"
     return _finish_upload(uploader.upload(rows, PostedState(args.outdir / "uploads" / f"{name}.json"),
@@ -268,7 +309,7 @@ def _upload_lti(args: argparse.Namespace) -> int:
     from grader.uploads import LtiConfig, LtiUploader, PostedState
 
     config = LtiConfig.load(args.config)
-    rows = batch_rows(args.outdir, args.roster, load_assignment(args.assignment))
+    rows = batch_rows(args.outdir, args.roster, _results_assignment(args))
     name = "lti-" + hashlib.sha256(config.lineitem.encode()).hexdigest()[:12]
     uploader = LtiUploader(config)
     return _finish_upload(uploader.upload(rows, PostedState(args.outdir / "uploads" / f"{name}.json"),
@@ -284,26 +325,55 @@ def _finish_upload(report, outdir: Path, name: str, dry_run: bool) -> int:
     return 1 if report.count("failed") else 0
 
 
+def _new(args: argparse.Namespace) -> int:
+    from grader.authoring import scaffold
+
+    root = args.root or _kit_root_or_here()
+    for path in scaffold(root, args.id, args.title):
+        print(f"wrote {path}")
+    print(f"next: write the reference and the tests (docs/authoring.md), then: grader selftest -a {args.id}")
+    return 0
+
+
+def _kit_root_or_here() -> Path:
+    try:
+        return find_repo_root()
+    except GraderError:
+        return Path.cwd()
+
+
 def _selftest(args: argparse.Namespace) -> int:
+    from grader.authoring import missing_parts
     from grader.selftest import run_selftest
 
-    return 0 if run_selftest(load_assignment(args.assignment)) else 1
+    # Without -a every assignment of the kit is tested; all must pass. An assignment still being
+    # written is told what is missing, in order, before anything is graded.
+    outcomes = []
+    for assignment in _kit_assignments(args):
+        missing = missing_parts(assignment)
+        for problem in missing:
+            print(f"selftest: {assignment.id}: missing: {problem}")
+        outcomes.append(not missing and run_selftest(assignment))
+    return 0 if all(outcomes) else 1
 
 
 def _template_build(args: argparse.Namespace) -> int:
     from grader.template import build_template
 
-    for path in build_template(load_assignment(args.assignment)):
-        print(f"wrote {path}")
+    for assignment in _kit_assignments(args):
+        for path in build_template(assignment):
+            print(f"wrote {path}")
     return 0
 
 
 def _template_check(args: argparse.Namespace) -> int:
     from grader.template import stale_template_files
 
-    stale = stale_template_files(load_assignment(args.assignment))
-    for path in stale:
-        print(f"out of date: {path} (run: grader template build)", file=sys.stderr)
+    stale = []
+    for assignment in _kit_assignments(args):
+        for path in stale_template_files(assignment):
+            stale.append(path)
+            print(f"out of date: {path} (run: grader template build -a {assignment.id})", file=sys.stderr)
     if not stale:
         print("student_template/ is up to date")
     return 1 if stale else 0

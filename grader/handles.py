@@ -273,7 +273,7 @@ class StudentHandle:
             return
         self._worker = Worker(self._zygote, self._slot, self._limits)
         try:
-            self._worker.launch(self.submission.cells, self.submission.notebook)
+            self._worker.launch(self.submission.cells, self.submission.notebook, self.submission.package)
             self._queued = {}
             self._queue_from(None)
         except WorkerFailure:
@@ -285,7 +285,7 @@ class StudentHandle:
             self.close()
             self._queued = {}
             self._worker = Worker(self._zygote, self._slot, self._limits)
-            self._worker.launch(self.submission.cells, self.submission.notebook)
+            self._worker.launch(self.submission.cells, self.submission.notebook, self.submission.package)
         if self.next is not None:
             self.next.prestart()
             self.next = None

@@ -22,8 +22,8 @@ def run(*args):
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("exports")
     canvas_out, moodle_out = base / "canvas_out", base / "moodle_out"
-    assert run("batch", canvas_zip(base / "c.zip", 10), "-o", canvas_out).returncode == 0
-    assert run("batch", moodle_folder(base / "m", 4), "-o", moodle_out).returncode == 0
+    assert run("batch", "-a", "stage1_autodiff", canvas_zip(base / "c.zip", 10), "-o", canvas_out).returncode == 0
+    assert run("batch", "-a", "stage1_autodiff", moodle_folder(base / "m", 4), "-o", moodle_out).returncode == 0
     return base, canvas_out, moodle_out
 
 

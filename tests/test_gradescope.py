@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 def autograder(tmp_path_factory):
     base = tmp_path_factory.mktemp("gs")
     archive = base / "autograder.zip"
-    done = subprocess.run([sys.executable, "-m", "grader.cli", "gradescope", "build", "-o", str(archive)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "grader.cli", "gradescope", "build", "-a", "stage1_autodiff", "-o", str(archive)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return archive

@@ -69,7 +69,7 @@ def test_any_unexpected_failure_while_loading_is_that_students_error_row(tmp_pat
     def explode(*args, **kwargs):
         raise KeyError("a library bug a crafted file triggers")
 
-    monkeypatch.setattr(grader.batch, "parse", explode)
+    monkeypatch.setattr(grader.batch, "select", explode)
     entry = layouts.Entry(student="mallory", name="mallory", files={"a.py": b"x = 1\n"})
     assert error_key(load_entry(entry, assignment)) == "submission.unreadable"
 
