@@ -22,7 +22,8 @@ from pathlib import Path
 import grader
 from grader.assignment import Assignment
 from grader.grading import Loaded, contained, grade_loaded, open_session
-from grader.layouts import Entry, discover_all, read_tree
+from grader.lms.discover import discover_all
+from grader.lms.layouts import Entry, read_tree
 from grader.results import write_json_atomic
 from grader.submission import choose, parse
 

@@ -252,7 +252,7 @@ def _handout(args: argparse.Namespace) -> int:
 def batch_rows(outdir: Path, roster_path: Path | None, assignment, scale: float | None = None) -> list[dict]:
     """Score rows of a graded batch folder: the latest batch's students only, every group member,
     late policy applied, scaled to the LMS's maximum when one is given."""
-    from grader.exporters import apply_late_policy, expand_groups, scale_rows
+    from grader.lms.scores import apply_late_policy, expand_groups, scale_rows
     from grader.report import load_results, read_roster, score_rows
 
     if not (outdir / "results").is_dir():
@@ -277,7 +277,9 @@ def _batch_students(outdir: Path) -> set[str] | None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from grader.exporters import canvas_csv, moodle_csv, plain_csv
+    from grader.lms.canvas import canvas_csv
+    from grader.lms.moodle import moodle_csv
+    from grader.lms.scores import plain_csv
 
     assignment = load_assignment(args.assignment)
     rows = batch_rows(args.outdir, args.roster, assignment, args.scale)
@@ -310,7 +312,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _gradescope_build(args: argparse.Namespace) -> int:
-    from grader.gradescope import build_autograder
+    from grader.lms.gradescope import build_autograder
 
     files = build_autograder(load_assignment(args.assignment), args.output)
     print(f"wrote {args.output} ({len(files)} files): upload it as the assignment's autograder")
@@ -318,7 +320,7 @@ def _gradescope_build(args: argparse.Namespace) -> int:
 
 
 def _gradescope_run(args: argparse.Namespace) -> int:
-    from grader.gradescope import run_in_autograder
+    from grader.lms.gradescope import run_in_autograder
 
     result = run_in_autograder(args.root, load_assignment(args.assignment))
     print(f"score {result['score']:g}; wrote {args.root / 'results' / 'results.json'}")
@@ -328,7 +330,8 @@ def _gradescope_run(args: argparse.Namespace) -> int:
 def _upload_canvas(args: argparse.Namespace) -> int:
     import os
 
-    from grader.uploads import CanvasUploader, PostedState
+    from grader.lms.canvas import CanvasUploader
+    from grader.lms.posting import PostedState
 
     assignment = load_assignment(args.assignment)
     rows = batch_rows(args.outdir, args.roster, assignment)
@@ -343,7 +346,8 @@ def _upload_canvas(args: argparse.Namespace) -> int:
 def _upload_lti(args: argparse.Namespace) -> int:
     import hashlib
 
-    from grader.uploads import LtiConfig, LtiUploader, PostedState
+    from grader.lms.lti import LtiConfig, LtiUploader
+    from grader.lms.posting import PostedState
 
     assignment = load_assignment(args.assignment)
     config = LtiConfig.load(args.config)

@@ -10,7 +10,9 @@ import pytest
 from class_fixtures import canvas_zip, moodle_folder
 from conftest import ROOT
 from grader.errors import GraderError
-from grader.exporters import apply_late_policy, canvas_csv, expand_groups, moodle_csv, scale_rows
+from grader.lms.canvas import canvas_csv
+from grader.lms.moodle import moodle_csv
+from grader.lms.scores import apply_late_policy, expand_groups, scale_rows
 
 
 def run(*args):

@@ -2,7 +2,8 @@ import pytest
 
 from class_fixtures import canvas_zip, gradescope_zip, moodle_folder
 from grader.errors import GraderError
-from grader.layouts import discover, discover_all, read_tree
+from grader.lms.discover import discover, discover_all
+from grader.lms.layouts import read_tree
 from grader.report import read_roster, score_rows
 
 

@@ -10,7 +10,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from grader.errors import GraderError
-from grader.uploads import CanvasUploader, LtiConfig, LtiUploader, PostedState, scores_url
+from grader.lms.canvas import CanvasUploader
+from grader.lms.lti import LtiConfig, LtiUploader, scores_url
+from grader.lms.posting import PostedState
 from lms_doubles import CanvasDouble, LtiDouble
 
 

@@ -1,4 +1,4 @@
-"""Gradescope: build the autograder zip, and grade inside Gradescope's ``/autograder`` layout.
+"""Gradescope: its "Export Submissions" zip, the autograder zip, and grading inside ``/autograder``.
 
 The zip holds ``setup.sh`` and ``run_autograder`` at its root and the kit under ``kit/``:
 this package, the assignment (hidden tests included: they stay on Gradescope's machine and
@@ -14,9 +14,11 @@ import posixpath
 import zipfile
 from pathlib import Path
 
+from grader.archives import Unread
 from grader.assignment import CONFIG_NAME, Assignment
 from grader.errors import GraderError
 from grader.handout import grader_kit_files
+from grader.lms.layouts import Entry, Students, slug
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once when it builds the image (Ubuntu; apt is available).
@@ -113,3 +115,52 @@ def _failure_result(message: str) -> dict:
                                   "Your instructor has been told; please contact them.",
             "tests": [], "visibility": "visible", "stdout_visibility": "hidden",
             "extra_data": {"status": "error", "error": message}}
+
+
+# ---- "Export Submissions" zip ------------------------------------------------------------
+
+def gradescope_entries(tree: dict[str, bytes], unattributed: list[str]) -> list[Entry]:
+    # Only the export's own metadata, at its root: a student's file of the same name inside
+    # their submission folder must never turn a class into a Gradescope export.
+    meta_name = "submission_metadata.yml"
+    if meta_name not in tree or isinstance(tree[meta_name], Unread):
+        return []
+    import yaml
+
+    try:
+        metadata = yaml.safe_load(tree[meta_name]) or {}
+    except yaml.YAMLError as exc:
+        raise GraderError(f"{meta_name}: not valid YAML ({str(exc).splitlines()[0]}); export again from Gradescope") from None
+    if not isinstance(metadata, dict):
+        raise GraderError(f"{meta_name}: not a Gradescope export's metadata (no submission map); export again")
+    students = Students()
+    claimed: set[str] = {meta_name}
+    for folder, info in metadata.items():
+        info = info if isinstance(info, dict) else {}
+        people = info.get(":submitters") or info.get("submitters") or [{}]
+        people = [p for p in people if isinstance(p, dict)] if isinstance(people, list) else []
+        person, others = (people[0], people[1:]) if people else ({}, [])
+        prefix = f"{folder}/"
+        files = {name[len(prefix):]: data for name, data in tree.items() if name.startswith(prefix)}
+        claimed.update(prefix + name for name in files)
+        name = str(person.get(":name") or person.get("name") or folder)
+        ids = {"gradescope_submission": str(folder).removeprefix("submission_"), **_gradescope_ids(person)}
+        created = info.get(":created_at") or info.get("created_at")
+        entry = students.get((str(folder),), slug(f"{name}_{ids['gradescope_submission']}"),
+                             lambda key: Entry(student=key, name=name, ids=ids))
+        entry.late = bool(info.get(":late") or info.get("late"))
+        entry.files.update(files)
+        entry.submitted_at = str(created) if created else None
+        # A group submission lists every member: each of them gets the grade, not only the first.
+        entry.members = [{"name": str(p.get(":name") or p.get("name") or ""), **_gradescope_ids(p)} for p in others]
+    unattributed.extend(name for name in tree if name not in claimed)
+    return students.finish()
+
+
+def _gradescope_ids(person: dict) -> dict[str, str]:
+    ids = {}
+    for key in ("sid", "email"):
+        value = person.get(f":{key}") or person.get(key)
+        if value:
+            ids[key] = str(value)
+    return ids

@@ -1,7 +1,7 @@
-"""Score files for LMS import: Canvas gradebook CSV, Moodle grading worksheet, plain CSV.
+"""Score rows for every LMS: late policy, scale to the LMS's maximum, group members, comment, plain CSV.
 
-All three start from the batch's score rows (``report.score_rows``) with the late policy
-applied, so every LMS receives the same numbers.
+Every export and upload starts from the batch's score rows (``report.score_rows``) passed
+through these, so every LMS receives the same numbers.
 """
 from __future__ import annotations
 
@@ -12,12 +12,7 @@ import re
 from datetime import datetime, timedelta
 
 from grader.assignment import Assignment
-from grader.errors import GraderError
 from grader.report import csv_text
-
-# Canvas's importer drops any column whose title matches these (an unanchored regex).
-_CANVAS_IGNORED_TITLES = re.compile(r"(Current|Final|Override|Unposted).*(Score|Points|Grade|Status)", re.I)
-
 
 LATE_MODES = ("kit", "lms", "none")
 
@@ -116,83 +111,11 @@ def expand_groups(rows: list[dict]) -> list[dict]:
     return sorted(out + missing, key=lambda r: (r["student"], r.get("status", "")))
 
 
-def _number(value: float) -> str:
+def number(value: float) -> str:
     return f"{value:g}"
 
 
-def canvas_csv(rows: list[dict], assignment: Assignment, canvas_assignment_id: str) -> tuple[str, list[str]]:
-    """Gradebook import CSV; returns the text and the students left out (no Canvas user id)."""
-    title = f"{assignment.title} ({canvas_assignment_id})"
-    if _CANVAS_IGNORED_TITLES.search(assignment.title):
-        raise GraderError(f"assignment title '{assignment.title}' would be dropped by Canvas's importer "
-                          "(it looks like a total column); change 'title' in assignment.toml")
-    if not re.fullmatch(r"\d+", canvas_assignment_id or ""):
-        raise GraderError("--canvas-assignment-id must be the number in the assignment's Canvas URL")
-    buffer, skipped = io.StringIO(), []
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", title])
-    max_score = next((_lms_max(r) for r in rows if r.get("max_score") not in ("", None)), "")
-    writer.writerow(["    Points Possible", "", "", "", "", _number(float(max_score)) if max_score != "" else ""])
-    for row in rows:
-        if not row.get("canvas_user_id"):
-            skipped.append(row["student"])
-            continue
-        grade = "" if row["status"] == "missing" else _number(_lms_score(row))
-        writer.writerow([csv_text(row.get("name", "")), csv_text(row["canvas_user_id"]), csv_text(row.get("sid", "")),
-                         csv_text(row.get("email", "")), "", grade])
-    return buffer.getvalue(), skipped
-
-
-# The importer finds its columns by the site's language strings (importgradeslib.php init: recordid,
-# grade, lastmodifiedgrade; feedback by the plugin's editor-field name) and cuts the Identifier at
-# the length of 'hiddenuser'. English is lang/en/assign.php. The Korean row is UNVERIFIED against
-# Moodle's ko language pack (not in the sources read): check it against your site's own worksheet.
-MOODLE_HEADERS = {
-    "en": {"recordid": "Identifier", "hiddenuser": "Participant", "fullname": "Full name", "email": "Email address",
-           "status": "Status", "grade": "Grade", "maxgrade": "Maximum grade", "gradecanbechanged": "Grade can be changed",
-           "lastmodifiedsubmission": "Last modified (submission)", "lastmodifiedgrade": "Last modified (grade)",
-           "feedback": "Feedback comments", "submitted": "Submitted for grading", "nosubmission": "No submission",
-           "yes": "Yes"},
-    "ko": {"recordid": "식별자", "hiddenuser": "참가자", "fullname": "성명", "email": "이메일 주소",
-           "status": "상태", "grade": "성적", "maxgrade": "최고 성적", "gradecanbechanged": "성적 변경 가능",
-           "lastmodifiedsubmission": "최종 수정 (제출)", "lastmodifiedgrade": "최종 수정 (성적)",
-           "feedback": "피드백 코멘트", "submitted": "채점을 위해 제출됨", "nosubmission": "제출 안 함",
-           "yes": "예"},
-}
-
-
-def moodle_csv(rows: list[dict], assignment: Assignment, now: datetime | None = None, *,
-               lang: str = "en") -> tuple[str, list[str]]:
-    """Offline grading worksheet in the Moodle site's language.
-
-    'Last modified (grade)' is when the kit graded the row (``graded_at``), with an explicit
-    offset: Moodle skips a row whose grade was changed after that time (a TA's manual edit
-    survives), which writing "now" would defeat. The participant id is the download's
-    per-assignment ``uniqueid`` (never a roster's user id, which would grade someone else).
-    """
-    if lang not in MOODLE_HEADERS:
-        raise GraderError(f"--moodle-language {lang}: known languages are {', '.join(MOODLE_HEADERS)}; "
-                          "use the language your Moodle site's worksheet headers are in")
-    words = MOODLE_HEADERS[lang]
-    fallback = (now or datetime.now().astimezone()).isoformat(timespec="seconds")
-    buffer, skipped = io.StringIO(), []
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([words[k] for k in ("recordid", "fullname", "email", "status", "grade", "maxgrade",
-                                        "gradecanbechanged", "lastmodifiedsubmission", "lastmodifiedgrade", "feedback")])
-    for row in rows:
-        if not row.get("moodle_participant"):
-            skipped.append(row["student"])
-            continue
-        missing = row["status"] == "missing"
-        writer.writerow([f"{words['hiddenuser']} {row['moodle_participant']}", csv_text(row.get("name", "")),
-                         csv_text(row.get("email", "")),
-                         words["nosubmission"] if missing else words["submitted"],
-                         "" if missing else _number(_lms_score(row)), _number(_lms_max(row)),
-                         words["yes"], "-", _iso(row.get("graded_at")) or fallback, csv_text(comment_for(row))])
-    return buffer.getvalue(), skipped
-
-
-def _iso(stamp: str | None) -> str:
+def iso_time(stamp: str | None) -> str:
     """An ISO 8601 time with its offset (strtotime reads it the same in every server zone)."""
     if not stamp:
         return ""
@@ -203,11 +126,11 @@ def _iso(stamp: str | None) -> str:
     return (moment if moment.tzinfo else moment.astimezone()).isoformat(timespec="seconds")
 
 
-def _lms_score(row: dict) -> float:
+def lms_score(row: dict) -> float:
     return float(row["lms_score"]) if row.get("lms_score") not in (None, "") else float(row["final_score"])
 
 
-def _lms_max(row: dict) -> float:
+def lms_max(row: dict) -> float:
     return float(row["lms_max"]) if row.get("lms_max") not in (None, "") else float(row.get("max_score") or 0)
 
 
@@ -218,18 +141,18 @@ def plain_csv(rows: list[dict]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _number(v) if isinstance(v, float) else v if isinstance(v, int) else csv_text(v)
+        writer.writerow({k: number(v) if isinstance(v, float) else v if isinstance(v, int) else csv_text(v)
                          for k, v in row.items()})
     return buffer.getvalue()
 
 
 def comment_for(row: dict) -> str:
     """The one-line comment an LMS shows next to the grade."""
-    text = f"Autograder: {_number(float(row['score'] or 0))}/{_number(float(row['max_score'] or 0))}"
+    text = f"Autograder: {number(float(row['score'] or 0))}/{number(float(row['max_score'] or 0))}"
     if row.get("penalty_percent"):
-        text += f", late {row['days_late']} day(s): -{_number(row['penalty_percent'])}%"
+        text += f", late {row['days_late']} day(s): -{number(row['penalty_percent'])}%"
     if row.get("lms_max") not in (None, "") and float(row["lms_max"]) != float(row.get("max_score") or 0):
-        text += f" (= {_number(_lms_score(row))}/{_number(_lms_max(row))})"
+        text += f" (= {number(lms_score(row))}/{number(lms_max(row))})"
     if row.get("reason"):
         text += f". {row['reason']}"
     return text
