@@ -164,3 +164,37 @@ def test_every_group_member_gets_the_grade(assignment):
     canvas, _ = canvas_csv(rows, assignment, "4242")
     ids = {r[1]: r[5] for r in list(csv.reader(io.StringIO(canvas)))[2:]}
     assert ids == {"100": "65", "101": "65", "102": ""}
+
+
+# ---- against Moodle's own importer rules (tests/lms_doubles/moodle.py) ----------------------
+
+def test_moodle_import_keeps_a_tas_later_edit_and_takes_the_rest(assignment):
+    from lms_doubles import MoodleWorksheetImporter
+
+    graded = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
+    rows = [graded_row(student=s, moodle_participant=pid, graded_at=graded.isoformat())
+            for s, pid in (("a", "1001"), ("b", "1002"))]
+    ta_edit = graded.timestamp() + 3600  # a TA changed b's grade an hour after the batch graded it
+    moodle = MoodleWorksheetImporter({"1001": 7, "1002": 8}, 65.0, grades={8: (50.0, ta_edit)})
+    text, _ = moodle_csv(rows, assignment, now=datetime(2026, 11, 29, tzinfo=timezone.utc))
+    moodle.import_csv(text, now=ta_edit + 86400)
+    assert moodle.grades[7][0] == 65.0 and moodle.grades[8] == (50.0, ta_edit)
+    assert moodle.skipped == [("8", "modified in Moodle after the worksheet")]
+
+
+def test_moodle_import_of_scaled_grades_skips_none(assignment):
+    from lms_doubles import MoodleWorksheetImporter
+
+    rows = scale_rows([graded_row(moodle_participant="1001"), graded_row(student="t", moodle_participant="1002",
+                                                                         final_score=70.0)], 10)
+    moodle = MoodleWorksheetImporter({"1001": 7, "1002": 8}, 10.0)
+    moodle.import_csv(moodle_csv(rows, assignment)[0], now=0)
+    assert moodle.grades == {7: (10.0, 0), 8: (10.0, 0)} and moodle.skipped == []
+
+
+def test_moodle_site_language_must_match_the_headers(assignment):
+    from lms_doubles import MoodleWorksheetImporter
+
+    korean, _ = moodle_csv([graded_row(moodle_participant="1001")], assignment, lang="ko")
+    with pytest.raises(ValueError, match="invalidgradeimport"):
+        MoodleWorksheetImporter({"1001": 7}, 65.0).import_csv(korean, now=0)
