@@ -21,11 +21,23 @@ from grader.handout import grader_kit_files
 from grader.lms.layouts import Entry, Students, slug
 
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once when it builds the image (Ubuntu; apt is available).
+# Gradescope runs this once when it builds the image (Ubuntu; apt is available). Python 3.11 where the
+# archive has it (22.04), else the image's own python3 when that is 3.11 or newer (24.04).
 set -euo pipefail
-apt-get install -y python3.11 python3.11-venv
-python3.11 -m venv /autograder/venv
-/autograder/venv/bin/python -m pip install --quiet /autograder/source/kit
+ROOT="${AUTOGRADER_ROOT:-/autograder}"  # for local tests, as in run_autograder
+apt-get install -y libseccomp2 || true
+if apt-get install -y python3.11 python3.11-venv; then
+    PYTHON=python3.11
+else
+    apt-get install -y python3 python3-venv
+    PYTHON=python3
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "the grader needs Python 3.11 or newer: choose the Ubuntu 22.04 or 24.04 base image" >&2
+    exit 1
+fi
+"$PYTHON" -m venv "$ROOT/venv"
+"$ROOT/venv/bin/python" -m pip install --quiet "$ROOT/source/kit"
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -69,24 +81,27 @@ def _config_value(assignment: Assignment, key: str) -> str:
     return str(tomllib.loads((assignment.root / CONFIG_NAME).read_text(encoding="utf-8"))[key])
 
 
+# Gradescope's container has 768 MB by default for everything: the worker's address space is
+# capped below that, so a memory bomb ends the worker, never the grader that writes results.json.
+CONTAINER_WORKER_BYTES = 512 << 20
+
+
 def run_in_autograder(root: Path, assignment: Assignment) -> dict:
-    """Grade ``root/submission`` and write ``root/results/results.json``; return the result."""
-    from grader.grading import grade_files, open_session
+    """Grade ``root/submission`` and write ``root/results/results.json``; return the result.
+
+    A provisional error result is written first, so even a grader killed from outside (out of
+    memory, time limit) leaves Gradescope a valid results.json saying so.
+    """
     from grader.results import write_json_atomic
 
     results_path = root / "results" / "results.json"
+    write_json_atomic(results_path, _failure_result("the autograder was stopped before it finished "
+                                                    "(out of memory or out of time)"))
     try:
-        metadata = _metadata(root)
-        # The whole /autograder tree (kit, results, metadata) is covered in the worker's view.
-        session = open_session(assignment, hide=[str(root.resolve())])
-        try:
-            result = grade_files(assignment, [root / "submission"], session=session)[0]
-        finally:
-            session.close()
-        result["extra_data"]["gradescope"] = metadata
+        result = _grade_here(root, assignment)
     except GraderError as error:
         result = _failure_result(str(error))
-    except Exception as error:  # noqa: BLE001 - Gradescope must always get a results.json
+    except BaseException as error:  # noqa: BLE001 - Gradescope must always get a results.json
         import traceback
 
         traceback.print_exc()  # goes to Gradescope's autograder log, for the instructor
@@ -95,16 +110,92 @@ def run_in_autograder(root: Path, assignment: Assignment) -> dict:
     return result
 
 
-def _metadata(root: Path) -> dict:
-    path = root / "submission_metadata.json"
-    if not path.is_file():
-        return {}
+def _grade_here(root: Path, assignment: Assignment) -> dict:
+    from dataclasses import replace
+
+    from grader.grading import grade_files, open_session
+
+    metadata, raw = _metadata(root), _raw_metadata(root)
+    lock_secrets(root)
+    limits = replace(assignment.limits, memory_bytes=min(assignment.limits.memory_bytes, CONTAINER_WORKER_BYTES))
+    assignment = replace(assignment, limits=limits)
+    # The whole /autograder tree (kit, results, metadata) is covered in the worker's view where a
+    # mount namespace is allowed; in Gradescope's container, lock_secrets and the uid drop do it.
+    session = open_session(assignment, hide=[str(root.resolve())])
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        result = grade_files(assignment, [root / "submission"], session=session)[0]
+    finally:
+        session.close()
+    result["extra_data"]["gradescope"] = metadata
+    return _apply_late_policy(result, raw, assignment)
+
+
+def lock_secrets(root: Path) -> list[str]:
+    """The container profile's file layer: what a worker must not read becomes root-only.
+
+    Inside Gradescope's container there is usually no mount namespace (no CAP_SYS_ADMIN, Docker's
+    default seccomp profile) to cover the kit, and maybe no Landlock. The worker runs as an
+    unprivileged uid there too, so folders that are not searchable by others keep it out of the
+    hidden tests and the reference (``source/``), other group members' data
+    (``submission_metadata.json``) and the results. Only as root: elsewhere the mounts do this.
+    """
+    import os
+
+    if os.geteuid() != 0:
+        return []
+    # /autograder itself stays enterable (not listable): the worker imports from /autograder/venv.
+    os.chmod(root, 0o711)
+    locked = []
+    for name, mode in (("source", 0o700), ("results", 0o700), ("submission_metadata.json", 0o600)):
+        path = root / name
+        if path.exists() and not path.is_symlink():
+            os.chmod(path, mode)
+            locked.append(name)
+    return locked
+
+
+def _apply_late_policy(result: dict, raw: dict, assignment: Assignment) -> dict:
+    """The kit's late penalty from Gradescope's own times (created_at against the due date)."""
+    from grader.lms.scores import apply_late_policy, late_mode
+
+    due = (raw.get("assignment") or {}).get("due_date") if isinstance(raw.get("assignment"), dict) else None
+    if late_mode(assignment) != "kit" or not raw.get("created_at"):
+        return result
+    try:
+        when = _aware(due) if due else assignment.due
+    except ValueError:
+        return result
+    if when is None:
+        return result
+    from dataclasses import replace
+
+    row = {"score": result["score"], "submitted_at": str(raw["created_at"])}
+    [row] = apply_late_policy([row], replace(assignment, due=when))
+    if row["penalty_percent"]:
+        result["score"] = row["final_score"]
+        result["output"] = (f"Late by {row['days_late']} day(s): -{row['penalty_percent']:g}% "
+                            f"({row['final_score']:g} of {row['score']:g}).\n" + result.get("output", ""))
+        result["extra_data"]["late"] = {"days": row["days_late"], "penalty_percent": row["penalty_percent"]}
+    return result
+
+
+def _aware(text: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+
+
+def _raw_metadata(root: Path) -> dict:
+    path = root / "submission_metadata.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     except (ValueError, OSError, RecursionError):
         return {}
-    if not isinstance(data, dict):
-        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _metadata(root: Path) -> dict:
+    data = _raw_metadata(root)
     users = data.get("users") if isinstance(data.get("users"), list) else []
     return {"submission_id": data.get("id"), "created_at": data.get("created_at"),
             "users": [{"id": u.get("id"), "email": u.get("email")} for u in users if isinstance(u, dict)]}
