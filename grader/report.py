@@ -104,7 +104,9 @@ def _row(result: dict) -> dict:
             "late": "yes" if extra.get("late") else "", "submitted_at": extra.get("submitted_at") or "",
             "submission_sha256": extra.get("submission_sha256") or "",
             "chosen_file": extra.get("chosen_file") or "", "reason": extra.get("error") or "",
-            "graded_at": extra.get("finished_at") or "", "group_members": extra.get("group_members") or []}
+            "graded_at": extra.get("finished_at") or "", "group_members": extra.get("group_members") or [],
+            # A Moodle team folder is its group: roster rows with this group name are its members.
+            "group": extra.get("name", "") if str(extra.get("student", "")).startswith("team_") else ""}
 
 
 def write_scores_csv(rows: list[dict], path: Path) -> None:

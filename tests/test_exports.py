@@ -198,3 +198,17 @@ def test_moodle_site_language_must_match_the_headers(assignment):
     korean, _ = moodle_csv([graded_row(moodle_participant="1001")], assignment, lang="ko")
     with pytest.raises(ValueError, match="invalidgradeimport"):
         MoodleWorksheetImporter({"1001": 7}, 65.0).import_csv(korean, now=0)
+
+
+def test_moodle_team_members_from_the_roster_get_the_team_grade(tmp_path, assignment):
+    from grader.report import read_roster, score_rows
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,group,moodle_participant\nAnn,Team A,1001\nBo,Team A,1002\nCy,Team B,1003\n")
+    team = {"score": 65.0, "max_score": 65.0, "extra_data": {"status": "graded", "student": "team_Team_A_45",
+            "name": "Team A", "lms_ids": {"moodle_group": "45"}, "submission": "x",
+            "finished_at": "2026-11-28T10:00:00+00:00"}}
+    rows = apply_late_policy(expand_groups(score_rows([team], read_roster(roster))), assignment)
+    table = list(csv.DictReader(io.StringIO(moodle_csv(rows, assignment)[0])))
+    assert {(r["Identifier"], r["Grade"]) for r in table} == {("Participant 1001", "65"), ("Participant 1002", "65"),
+                                                            ("Participant 1003", "")}
