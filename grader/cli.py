@@ -363,8 +363,12 @@ def _finish_upload(report, outdir: Path, name: str, dry_run: bool) -> int:
     path = outdir / "uploads" / f"{name}{'-dry-run' if dry_run else ''}-report.csv"
     report.write_csv(path)
     counts = ", ".join(f"{report.count(s)} {s}" for s in ("posted", "dry-run", "unchanged", "unknown", "stale",
-                                                           "skipped", "failed") if report.count(s))
+                                                           "invalid", "skipped", "failed") if report.count(s))
     print(f"{counts or 'nothing to send'}; per-student report: {path}")
+    if report.outcomes and not any(report.count(s) for s in ("posted", "dry-run", "unchanged", "stale")):
+        print("grader: error: no student could be matched to the LMS: give --roster with their LMS ids or "
+              "emails, or grade the LMS's own download", file=sys.stderr)
+        return 2
     return 1 if report.count("failed") else 0
 
 

@@ -134,3 +134,35 @@ def test_upload_dry_run_needs_no_token_and_a_wrong_url_is_one_line(tmp_path):
                            timeout=120, env=dict(env, CANVAS_TOKEN="t"))
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
     assert "cannot connect" in wrong.stderr and time.monotonic() - started < 15
+
+
+def test_upload_lti_dry_run_from_issuer_client_key_context_and_a_roster_of_emails(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from lms_doubles import LtiDouble
+
+    cls = tmp_path / "class"
+    cls.mkdir()
+    (cls / "Ann Lee.py").write_bytes(CORRECT)
+    (cls / "Bo Kim.py").write_bytes(BUGGY)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,email\nAnn Lee,ann@x.edu\nBo Kim,BO@x.edu\n")
+    out = tmp_path / "out"
+    assert run("batch", cls, "-o", out).returncode == 0
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "tool.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    members = [{"user_id": "u-ann", "email": "ann@x.edu"}, {"user_id": "u-bo", "email": "bo@x.edu"}]
+    with LtiDouble("tool-1", public, ["u-ann", "u-bo"], flavour="moodle", members=members) as platform:
+        (tmp_path / "lti.toml").write_text(f'issuer = "{platform.url}"\nclient_id = "tool-1"\nkey_file = "tool.pem"\n'
+                                           'platform = "moodle"\ncontext_id = "2"\ntype_id = "3"\n')
+        done = run("upload", "lti", out, "--config", tmp_path / "lti.toml", "--roster", roster, "--dry-run")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "would create line item" in done.stdout and '"resourceId": "stage1_autodiff"' in done.stdout
+        assert '"userId": "u-ann"' in done.stdout and '"userId": "u-bo"' in done.stdout and '"scoreGiven": 51' in done.stdout
+        assert platform.scores == {} and len(platform.lineitems) == 1
+        posted = run("upload", "lti", out, "--config", tmp_path / "lti.toml", "--roster", roster)
+        assert posted.returncode == 0 and "2 posted" in posted.stdout, posted.stdout + posted.stderr
+        assert platform.scores["u-bo"]["scoreGiven"] == 51.0 and len(platform.lineitems) == 2

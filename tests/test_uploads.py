@@ -298,6 +298,17 @@ def test_lti_finds_users_by_email_and_creates_the_line_item(tmp_path, keys, flav
         assert sum("PaGe=3" in r["path"] for r in platform.requests) >= 1
 
 
+def test_lti_scores_are_scaled_to_the_line_items_maximum(tmp_path, keys):
+    key_path, public = keys
+    with LtiDouble("tool-1", public, ["s0@x.edu"], flavour="canvas") as platform:
+        platform.lineitems[5]["scoreMaximum"] = 10.0
+        up = lti(platform, key_path)
+        assert up.find_lineitem(SimpleNamespace(id="a", title="A"), rows(1), create=False, say=lambda _: None)
+        report = up.upload([dict(rows(1)[0], final_score=65.0)], PostedState(tmp_path / "s.json"), say=lambda _: None)
+        sent = platform.scores["s0@x.edu"]
+    assert report.count("posted") == 1 and (sent["scoreGiven"], sent["scoreMaximum"]) == (10.0, 10.0)
+
+
 def test_lti_token_audience_is_configurable(tmp_path, keys):
     key_path, public = keys
     with LtiDouble("tool-1", public, ["s0@x.edu"], audience="https://platform.example/auth") as platform:

@@ -18,6 +18,7 @@ from grader.archives import Unread
 from grader.assignment import CONFIG_NAME, Assignment
 from grader.errors import GraderError
 from grader.handout import grader_kit_files
+from grader.i18n import Message, choose_language
 from grader.lms.layouts import Entry, Students, slug
 
 SETUP_SH = """#!/usr/bin/env bash
@@ -95,17 +96,17 @@ def run_in_autograder(root: Path, assignment: Assignment) -> dict:
     from grader.results import write_json_atomic
 
     results_path = root / "results" / "results.json"
-    write_json_atomic(results_path, _failure_result("the autograder was stopped before it finished "
-                                                    "(out of memory or out of time)"))
+    lang = choose_language(None, assignment.language)
+    write_json_atomic(results_path, _failure_result(Message("gradescope.stopped").render(lang), lang))
     try:
         result = _grade_here(root, assignment)
     except GraderError as error:
-        result = _failure_result(str(error))
+        result = _failure_result(str(error), lang)
     except BaseException as error:  # noqa: BLE001 - Gradescope must always get a results.json
         import traceback
 
         traceback.print_exc()  # goes to Gradescope's autograder log, for the instructor
-        result = _failure_result(f"internal error ({type(error).__name__})")
+        result = _failure_result(f"internal error ({type(error).__name__})", lang)
     write_json_atomic(results_path, result)
     return result
 
@@ -173,8 +174,9 @@ def _apply_late_policy(result: dict, raw: dict, assignment: Assignment) -> dict:
     [row] = apply_late_policy([row], replace(assignment, due=when))
     if row["penalty_percent"]:
         result["score"] = row["final_score"]
-        result["output"] = (f"Late by {row['days_late']} day(s): -{row['penalty_percent']:g}% "
-                            f"({row['final_score']:g} of {row['score']:g}).\n" + result.get("output", ""))
+        note = Message("gradescope.late", {"days": row["days_late"], "percent": f"{row['penalty_percent']:g}",
+                                           "final": f"{row['final_score']:g}", "score": f"{row['score']:g}"})
+        result["output"] = note.render(choose_language(None, assignment.language)) + "\n" + result.get("output", "")
         result["extra_data"]["late"] = {"days": row["days_late"], "penalty_percent": row["penalty_percent"]}
     return result
 
@@ -201,9 +203,8 @@ def _metadata(root: Path) -> dict:
             "users": [{"id": u.get("id"), "email": u.get("email")} for u in users if isinstance(u, dict)]}
 
 
-def _failure_result(message: str) -> dict:
-    return {"score": 0, "output": f"The autograder could not grade this submission: {message}. "
-                                  "Your instructor has been told; please contact them.",
+def _failure_result(message: str, lang: str = "en") -> dict:
+    return {"score": 0, "output": Message("gradescope.could_not_grade", {"reason": message}).render(lang),
             "tests": [], "visibility": "visible", "stdout_visibility": "hidden",
             "extra_data": {"status": "error", "error": message}}
 

@@ -23,6 +23,7 @@ from grader.lms.scores import comment_for, scale_rows
 
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+LINEITEM_READ_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 SCORE_MEDIA_TYPE = "application/vnd.ims.lis.v1.score+json"
 LINEITEM_MEDIA_TYPE = "application/vnd.ims.lis.v2.lineitem+json"
@@ -46,7 +47,7 @@ _PLATFORM_URLS = {
 class LtiConfig:
     client_id: str
     key_file: Path
-    token_url: str
+    token_url: str = ""              # derived from issuer + platform when not given
     lineitem: str = ""               # a fixed line item; otherwise found or created in `lineitems`
     user_id_column: str = ""         # a score column that already holds LTI user ids; otherwise NRPS
     key_id: str | None = None
@@ -175,6 +176,11 @@ class LtiUploader:
         """The line item for this assignment: the configured one, one tagged with the kit's
         assignment id in the lineitems container, or (unless ``create`` is false) a new one."""
         if self.config.lineitem:
+            try:  # its scoreMaximum, to scale to; a tool without the read scope posts on the kit's scale
+                item = self._get(self.config.lineitem, LINEITEM_READ_SCOPE, LINEITEM_MEDIA_TYPE).json()
+                self.score_maximum = _positive(item.get("scoreMaximum")) if isinstance(item, dict) else None
+            except (GraderError, ValueError):
+                say("note: could not read the line item's maximum; scores are sent out of the kit's maximum")
             return self.config.lineitem
         maximum = float(next((r["max_score"] for r in rows if r.get("max_score") not in ("", None)), 0) or 0)
         items = pages(lambda u, p: self._get(u, LINEITEM_SCOPE, LINEITEMS_MEDIA_TYPE, p), self.config.lineitems,

@@ -113,6 +113,11 @@ class _LtiHandler(Handler):
                          if "resource_id" not in query or item.get("resourceId") == query["resource_id"][0]]
                 self._send(200, items, "application/vnd.ims.lis.v2.lineitemcontainer+json")
             return
+        for n, item in self.double.lineitems.items():
+            if self.double.lineitem_url(n) == self.double.url + self.path:
+                if self._scoped(AGS_LINEITEM, AGS_LINEITEM_READ):
+                    self._send(200, dict(item, id=self.double.lineitem_url(n)), "application/vnd.ims.lis.v2.lineitem+json")
+                return
         if url.path == self.double.paths["memberships"]:
             if self._scoped(NRPS):
                 page, size = int(query.get("PaGe", ["1"])[0]), self.double.page_size
