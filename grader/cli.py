@@ -211,7 +211,7 @@ def _check_unattributed(plan, outdir: Path, allow: bool) -> None:
     if not plan.unattributed:
         path.unlink(missing_ok=True)
         return
-    path.write_text("".join(f"{name}\n" for name in plan.unattributed), encoding="utf-8")
+    path.write_text("".join(f"{safe(name)}\n" for name in plan.unattributed), encoding="utf-8")
     for name in plan.unattributed:
         print(f"warning: no student found for {safe(name)}", file=sys.stderr)
     total = len(plan.unattributed) + sum(len(entry.files) for entry in plan.entries)

@@ -23,6 +23,12 @@ def table(path):
     return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
 
 
+def graded(out, column):
+    """LMS id -> score as grader batch wrote it (scores.csv): what every export must carry, for everyone."""
+    rows = csv.DictReader(io.StringIO((out / "scores.csv").read_text(encoding="utf-8")))
+    return {row[column]: row["score"] for row in rows if row[column] and row["status"] != "missing"}
+
+
 def test_moodle_3x_download_exports_every_participant(tmp_path):
     download = tmp_path / "moodle"
     for name, pid, source in (("Jane Doe", 123456, CORRECT), ("BAE,WOOJIN-2018147546", 6130510, BUGGY)):
@@ -37,7 +43,9 @@ def test_moodle_3x_download_exports_every_participant(tmp_path):
     assert done.returncode == 0 and "moodle layout" in done.stdout, done.stdout + done.stderr
     assert run("export", out, "--to", "moodle", "-o", tmp_path / "m.csv").returncode == 0
     grades = {row[0]: row[4] for row in table(tmp_path / "m.csv")[1:]}
-    assert grades == {"Participant 123456": "65", "Participant 6130510": "51"}
+    expected = graded(out, "moodle_participant")
+    assert set(expected) == {"123456", "6130510"} and float(expected["123456"]) > float(expected["6130510"])
+    assert grades == {f"Participant {pid}": score for pid, score in expected.items()}
 
 
 def test_canvas_download_with_odd_names_exports_every_student(tmp_path):
@@ -53,7 +61,9 @@ def test_canvas_download_with_odd_names_exports_every_student(tmp_path):
     assert run("batch", archive, "-o", out).returncode == 0
     done = run("export", out, "--to", "canvas", "--lms-assignment", "4242", "-o", tmp_path / "c.csv")
     assert done.returncode == 0, done.stderr
-    assert {row[1]: row[5] for row in table(tmp_path / "c.csv")[2:]} == {uid: "65" for uid in names.values()}
+    full = table(tmp_path / "c.csv")[1][5]  # the Points Possible row: the assignment's maximum
+    assert {row[1]: row[5] for row in table(tmp_path / "c.csv")[2:]} == {uid: full for uid in names.values()}
+    assert graded(out, "canvas_user_id") == {uid: full for uid in names.values()}
 
 
 def test_gradescope_group_submission_grades_every_member(tmp_path):
@@ -71,7 +81,9 @@ def test_gradescope_group_submission_grades_every_member(tmp_path):
     assert run("batch", archive, "-o", out).returncode == 0
     assert run("export", out, "--to", "csv", "-o", tmp_path / "g.csv").returncode == 0
     rows = list(csv.DictReader(io.StringIO((tmp_path / "g.csv").read_text())))
-    assert {r["sid"]: r["final_score"] for r in rows} == {"9": "65", "10": "65", "11": "51"}
+    batch = graded(out, "sid")  # the batch graded two submissions; the export has all three people
+    assert set(batch) == {"9", "11"} and float(batch["9"]) > float(batch["11"])
+    assert {r["sid"]: r["final_score"] for r in rows} == {"9": batch["9"], "10": batch["9"], "11": batch["11"]}
 
 
 def test_plain_folder_with_a_roster_exports_every_submitter_and_only_this_batch(tmp_path):
@@ -86,7 +98,10 @@ def test_plain_folder_with_a_roster_exports_every_submitter_and_only_this_batch(
     assert run("batch", cls, "-o", out).returncode == 0
     done = run("export", out, "--to", "canvas", "--lms-assignment", "7", "--roster", roster, "-o", tmp_path / "c.csv")
     assert done.returncode == 0, done.stderr
-    assert {row[1]: row[5] for row in table(tmp_path / "c.csv")[2:]} == {"501": "65", "502": "51", "503": ""}
+    scores = {row["name"]: row["score"] for row in csv.DictReader(io.StringIO((out / "scores.csv").read_text()))}
+    assert float(scores["Ann Lee"]) > float(scores["Bo Kim"])
+    assert {row[1]: row[5] for row in table(tmp_path / "c.csv")[2:]} == {"501": scores["Ann Lee"],
+                                                                       "502": scores["Bo Kim"], "503": ""}
     # Bo leaves the input: the next batch's export no longer includes his old result.
     (cls / "Bo Kim.py").unlink()
     assert run("batch", cls, "-o", out).returncode == 0
@@ -127,7 +142,8 @@ def test_upload_dry_run_needs_no_token_and_a_wrong_url_is_one_line(tmp_path):
     dry = subprocess.run([sys.executable, "-m", "grader.cli", "upload", "canvas", out, "--url", "http://127.0.0.1:9",
                           "--course", "7", "--lms-assignment", "99", "--dry-run"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120, env=env)
-    assert dry.returncode == 0 and "grade_data[100][posted_grade]=65" in dry.stdout, dry.stderr
+    full = graded(out, "canvas_user_id")["100"]
+    assert dry.returncode == 0 and f"grade_data[100][posted_grade]={full}" in dry.stdout, dry.stderr
     started = time.monotonic()
     wrong = subprocess.run([sys.executable, "-m", "grader.cli", "upload", "canvas", out, "--url", "http://127.0.0.1:9",
                             "--course", "7", "--lms-assignment", "99"], cwd=ROOT, capture_output=True, text=True,
@@ -161,8 +177,9 @@ def test_upload_lti_dry_run_from_issuer_client_key_context_and_a_roster_of_email
         done = run("upload", "lti", out, "--config", tmp_path / "lti.toml", "--roster", roster, "--dry-run")
         assert done.returncode == 0, done.stdout + done.stderr
         assert "would create line item" in done.stdout and '"resourceId": "stage1_autodiff"' in done.stdout
-        assert '"userId": "u-ann"' in done.stdout and '"userId": "u-bo"' in done.stdout and '"scoreGiven": 51' in done.stdout
+        bo = next(r["score"] for r in csv.DictReader(io.StringIO((out / "scores.csv").read_text())) if r["name"] == "Bo Kim")
+        assert '"userId": "u-ann"' in done.stdout and f'"userId": "u-bo", "scoreGiven": {float(bo)}' in done.stdout
         assert platform.scores == {} and len(platform.lineitems) == 1
         posted = run("upload", "lti", out, "--config", tmp_path / "lti.toml", "--roster", roster)
         assert posted.returncode == 0 and "2 posted" in posted.stdout, posted.stdout + posted.stderr
-        assert platform.scores["u-bo"]["scoreGiven"] == 51.0 and len(platform.lineitems) == 2
+        assert platform.scores["u-bo"]["scoreGiven"] == float(bo) and len(platform.lineitems) == 2
