@@ -25,6 +25,7 @@ from grader.grading import Loaded, contained, grade_loaded, open_session
 from grader.lms.discover import discover_all
 from grader.lms.layouts import Entry, read_tree
 from grader.results import write_json_atomic
+from grader.sandbox.layers import die_with_parent
 from grader.submission import choose, parse
 
 
@@ -110,7 +111,7 @@ def run_batch(plan: BatchPlan, assignment: Assignment, outdir: Path, *, jobs: in
     for slot in range(processes):
         slots.put(slot)
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_init_worker,
-                             initargs=(assignment, hide, insecure, slots, lang)) as pool:
+                             initargs=(assignment, hide, insecure, slots, lang, os.getpid())) as pool:
         futures = {pool.submit(_grade_chunk, [(e.student, s) for e, s, _ in chunk]): chunk for chunk in chunks}
         for future in as_completed(futures):
             _store(futures[future], future.result(), plan.layout, outdir, on_done)
@@ -139,8 +140,12 @@ _SESSION = None
 _SETTINGS: tuple = ()
 
 
-def _init_worker(assignment: Assignment, hide: list[str], insecure: bool, slots, lang: str | None) -> None:
+def _init_worker(assignment: Assignment, hide: list[str], insecure: bool, slots, lang: str | None,
+                 parent: int) -> None:
     global _SESSION, _SETTINGS
+    # A pool process outlives a SIGKILLed batch (it waits on a queue whose pipe it holds itself),
+    # and so would its zygote and workers: die with the batch process, before starting a sandbox.
+    die_with_parent(parent)
     _SETTINGS = (assignment, insecure)
     _SESSION = open_session(assignment, hide, insecure=insecure, slot=slots.get(), lang=lang)
     import atexit

@@ -4,6 +4,11 @@ A failed check raises ``CheckFailure`` with two messages: ``prop`` names the pro
 failed and is safe for hidden tests; ``detail`` shows got vs expected and is shown only for
 public tests. ``what`` is a code expression such as ``"square(x).data"``: it reads the same
 in every language.
+
+Only the student's side is untrusted here: a ``got`` that is not what the probe's
+``describe()`` makes raises ``Uncheckable`` (the student's problem), while a malformed
+``want`` comes from the reference or the test and stays a loud error. Type names in messages
+go through ``replies.shown_type``: a class name the student chose never reaches feedback.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from grader.i18n import Message
+from grader.replies import DTYPE_NAMES, SHOWN_TYPES, Uncheckable, is_description, shown_type
 
 
 class CheckFailure(AssertionError):
@@ -21,19 +27,40 @@ class CheckFailure(AssertionError):
         self.detail = detail
 
 
-def _fmt(description: dict) -> str:
+def _fmt(description: dict) -> str | Message:
     array = description.get("array")
     if array is None:
-        return f"{description.get('type')}"
+        return shown_type(description.get("type"))
     values = np.array2string(np.asarray(array), precision=6, threshold=12, separator=", ")
-    return f"{description.get('type')} {values} (dtype {description.get('dtype')}, shape {tuple(array.shape)})"
+    return Message("check.described", {"type": shown_type(description.get("type")), "values": values,
+                                       "dtype": f"{description.get('dtype')}", "shape": f"{tuple(array.shape)}"})
+
+
+def _plain(value: Any) -> Any:
+    """``repr`` of numbers, flags and short lists of them; other values only by an allowed name."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)) and len(value) <= 32 and all(
+            v is None or isinstance(v, (bool, int, float)) for v in value):
+        return repr(value)
+    if isinstance(value, str) and value in SHOWN_TYPES | DTYPE_NAMES:
+        return repr(value)
+    return Message("check.other_type")
+
 
 
 def check_array(got: dict, want: dict, what: str, *, rtol: float = 1e-6, atol: float = 1e-8,
                 dtype: bool = True, ndarray: bool = False) -> None:
     """``got`` and ``want`` are ``describe()`` results from the probes module."""
+    if not is_description(got):
+        raise Uncheckable(f"{what}: the answer is not a description of a value")
+    if not is_description(want):
+        raise TypeError(f"{what}: the expected value is not a describe() result")
+
     def fail(key: str) -> CheckFailure:
-        return CheckFailure(Message(key, {"what": what, "type": got.get("type")}),
+        shown = shown_type(got.get("type"))
+        kind = Message("check.a_type", {"name": shown}) if isinstance(shown, str) else shown
+        return CheckFailure(Message(key, {"what": what, "type": kind}),
                             Message("check.detail", {"got": _fmt(got), "expected": _fmt(want)}))
 
     if got.get("array") is None:
@@ -49,16 +76,21 @@ def check_array(got: dict, want: dict, what: str, *, rtol: float = 1e-6, atol: f
 
 
 def check_equal(got: Any, want: Any, what: str) -> None:
+    if isinstance(got, np.ndarray) and not isinstance(want, np.ndarray):
+        raise Uncheckable(f"{what}: an array where {type(want).__name__} was expected")
     if got != want:
         raise CheckFailure(Message("check.wrong", {"what": what}),
-                           Message("check.equal_detail", {"got": repr(got), "expected": repr(want)}))
+                           Message("check.equal_detail", {"got": _plain(got), "expected": repr(want)}))
 
 
 def check_variable(got: dict, what: str) -> None:
     """``got`` is the ``forward`` probe's answer: the output must be a ``Variable``."""
-    if not got.get("is_variable"):
+    if not isinstance(got, dict):
+        raise Uncheckable(f"{what}: the answer is not a dict")
+    if got.get("is_variable") is not True:
         raise CheckFailure(Message("check.not_variable", {"what": what}),
-                           Message("check.equal_detail", {"got": got.get("output_type"), "expected": "Variable"}))
+                           Message("check.equal_detail", {"got": shown_type(got.get("output_type")),
+                                                          "expected": "Variable"}))
 
 
 def check_true(condition: bool, key: str, what: str) -> None:

@@ -9,6 +9,7 @@ from grader.assignment import Assignment
 from grader.errors import GraderError, SubmissionError
 from grader.i18n import choose_language
 from grader.results import build_result, now, validate
+from grader.review import review_reasons
 from grader.runner import Session
 from grader.submission import Submission, load_submission
 
@@ -47,9 +48,12 @@ def grade_loaded(assignment: Assignment, submissions: list[tuple[str, Loaded]], 
     runs = session.run([submission for _, submission in submissions])
     fingerprint = assignment.fingerprint()
     results = []
-    for (label, _), run in zip(submissions, runs):
+    for (label, submission), run in zip(submissions, runs):
         result = build_result(assignment, run, label=label, started_at=started, insecure=insecure,
                               assignment_hash=fingerprint, lang=session.lang)
+        # Signs of reaching for the grader rather than solving the assignment: shown, never scored.
+        result["extra_data"]["review"] = (review_reasons(submission.cells, session.lang, run.untagged_replies)
+                                          if isinstance(submission, Submission) else [])
         validate(result)
         results.append(result)
     return results

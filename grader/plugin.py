@@ -18,6 +18,7 @@ from grader.assignment import Assignment
 from grader.checks import CheckFailure
 from grader.handles import LoadFailure, ProbePlan, ReferenceHandle, StudentError, StudentHandle
 from grader.i18n import Message, assignment_catalogue
+from grader.replies import Uncheckable, shown_exception, shown_where
 from grader.sandbox import WorkerFailure, Zygote
 
 _PARAM_ID = "sub{}"
@@ -82,7 +83,46 @@ class GradingPlugin:
     def pytest_runtest_call(self, item: pytest.Item) -> None:
         handle = getattr(item, "funcargs", {}).get("student")
         if isinstance(handle, StudentHandle):
-            handle.begin_test()
+            handle.begin_test(self.is_hidden(item))
+
+    def whose(self, item: pytest.Item, error: BaseException) -> BaseException:
+        """``error`` as the student's ``Uncheckable`` (logged in their events) or unchanged.
+
+        Whose fault is an unexpected exception while checking? See ``_reference_passes``.
+        """
+        handle = (getattr(item, "funcargs", None) or {}).get("student")
+        if isinstance(error, _EXPECTED) or not isinstance(error, Exception) or not isinstance(handle, StudentHandle):
+            return error
+        if not isinstance(error, Uncheckable):
+            if not self._reference_passes(item):
+                return error  # a bug in the test: feedback() records it as an internal error
+            error = Uncheckable(f"{type(error).__name__} while checking: {error}")
+        handle.events.append(f"{case_id(item)}: the grader could not check this answer: {error.reason}"[:400])
+        return error
+
+    def _reference_passes(self, item: pytest.Item) -> bool:
+        """Run the test again with the reference answering in the student's place.
+
+        The rule that tells a student's bad answer from a bug in a test: an exception while
+        checking student X is X's ("the grader could not check this answer", X's test only)
+        when X's reply did not validate (``Uncheckable``, raised before this point) or when the
+        very same test passes on the reference's answers; if the test also breaks on the
+        reference's answers, the test itself is wrong and stays a loud internal error. Tests
+        are trusted code and the reference is deterministic, so the rerun is safe; it costs time
+        only when something already went wrong. Without a recorded reference answer (a student
+        handout) the rerun cannot tell, and the student's side gets the benefit of the doubt.
+        """
+        saved = item.funcargs["student"]
+        item.funcargs["student"] = _ReferenceAsStudent(self.reference_handle)
+        try:
+            item.runtest()
+        except (CheckFailure, _NoReferenceAnswer):
+            return True
+        except Exception:  # noqa: BLE001 - the reference breaks the test too
+            return False
+        finally:
+            item.funcargs["student"] = saved
+        return True
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport | None:
@@ -115,6 +155,7 @@ class GradingPlugin:
         the grader does not expect is recorded as an internal error each time it is looked at."""
         text = item.stash.get(_FEEDBACK, None)
         if text is None:
+            error = self.whose(item, error)
             text = self.feedback(error, self.is_hidden(item), item.nodeid).render(self.lang)
             item.stash[_FEEDBACK] = text
         return text
@@ -150,6 +191,8 @@ class GradingPlugin:
             return student_error_message(error, hidden)
         if isinstance(error, (WorkerFailure, LoadFailure)):
             return error.message
+        if isinstance(error, Uncheckable):
+            return Message("check.could_not_check")
         self.internal_errors.append(f"{nodeid}: {type(error).__name__}: {error}")
         return Message("summary.grader_error")
 
@@ -157,8 +200,9 @@ class GradingPlugin:
 def student_error_message(error: StudentError, hidden: bool) -> Message:
     """"Square.backward (line 12) raised TypeError", its text for public tests, and a hint."""
     line = Message("student.at_line", {"line": error.line}) if error.line else ""
-    text = Message("student.raised", {"where": error.where or Message("student.your_code"), "line": line,
-                                      "kind": error.kind})
+    # Names the student chose could encode a hidden input: see grader.replies.
+    text = Message("student.raised", {"where": shown_where(error.where, hidden) or Message("student.your_code"),
+                                      "line": line, "kind": shown_exception(error.kind)})
     # A student's exception text may echo hidden inputs; only public tests show it.
     # NotImplementedError carries the template's TODO text; its hint says the same in the chosen language.
     if not hidden and error.message and error.kind != "NotImplementedError":
@@ -200,6 +244,31 @@ def likely_bug(error: StudentError) -> str | None:
     if hint == "hint.call_links" and error.probe in _PROBES_WITHOUT_CALL:
         return None
     return hint
+
+
+class _NoReferenceAnswer(Exception):
+    """The reference has no recorded answer for a probe (a handout): the rerun cannot decide."""
+
+
+class _ReferenceAsStudent:
+    """Stands in for a ``StudentHandle`` in a rerun: the reference answers every probe."""
+
+    def __init__(self, reference: ReferenceHandle) -> None:
+        self._reference = reference
+
+    def begin_test(self, hidden: bool) -> None:
+        pass
+
+    def probe(self, name: str, **args):
+        try:
+            return self._reference.probe(name, **args)
+        except KeyError as exc:
+            if getattr(self._reference, "_module", True) is not None:
+                raise  # the reference computes answers: a KeyError is a real error
+            raise _NoReferenceAnswer(str(exc)) from None
+
+
+_EXPECTED = (CheckFailure, StudentError, WorkerFailure, LoadFailure)
 
 
 @functools.lru_cache(maxsize=256)

@@ -17,7 +17,7 @@ from grader.errors import GraderError
 
 ID_COLUMNS = ("canvas_user_id", "canvas_anonymous_id", "moodle_participant", "gradescope_submission", "sid", "email")
 SCORE_COLUMNS = ("student", "name", *ID_COLUMNS, "score", "max_score", "status", "late", "submission_sha256",
-                 "chosen_file", "reason")
+                 "chosen_file", "reason", "review")
 
 
 @dataclass
@@ -106,7 +106,8 @@ def _row(result: dict) -> dict:
             "chosen_file": extra.get("chosen_file") or "", "reason": extra.get("error") or "",
             "graded_at": extra.get("finished_at") or "", "group_members": extra.get("group_members") or [],
             # A Moodle team folder is its group: roster rows with this group name are its members.
-            "group": extra.get("name", "") if str(extra.get("student", "")).startswith("team_") else ""}
+            "group": extra.get("name", "") if str(extra.get("student", "")).startswith("team_") else "",
+            "review": [str(reason) for reason in extra.get("review") or []]}
 
 
 def write_scores_csv(rows: list[dict], path: Path) -> None:
@@ -121,6 +122,8 @@ def write_scores_csv(rows: list[dict], path: Path) -> None:
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, list):
+        value = " | ".join(str(item) for item in value)
     return csv_text(value)
 
 
@@ -155,6 +158,7 @@ def write_report(results: list[dict], rows: list[dict], path: Path, title: str) 
         "<h2>Score distribution</h2>", histogram_svg([r["score"] for r in results], max_score),
         "<h2>Pass rate per test</h2>", pass_rate_svg(results),
         "<h2>Errors, timeouts and missing submissions</h2>", _problem_table(problems, timeouts, _warnings(results)),
+        "<h2>To review by hand / 직접 검토할 제출물</h2>", _review_table(rows),
         "<h2>Students</h2>", _student_table(rows),
     ]
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>" + html.escape(title) +
@@ -237,6 +241,17 @@ def _problem_table(problems: list[dict], timeouts: list[dict], warnings: list[tu
     return f"<table><tr><th>student</th><th>status</th><th>reason</th></tr>{cells}</table>"
 
 
+def _review_table(rows: list[dict]) -> str:
+    """Submissions whose source reaches for the grader's internals; their scores stand until someone looks."""
+    flagged = [row for row in rows if row.get("review")]
+    if not flagged:
+        return "<p>None. / 없음.</p>"
+    cells = "".join(f"<tr><td>{html.escape(row['student'])}</td><td>{_cell(row['score'])} / {_cell(row['max_score'])}</td>"
+                    f"<td>{'<br>'.join(html.escape(r) for r in row['review'])}</td></tr>" for row in flagged)
+    return ("<p>The score is kept; read the code and decide. / 점수는 그대로입니다. 코드를 읽고 판단하세요.</p>"
+            f"<table><tr><th>student</th><th>score</th><th>why / 사유</th></tr>{cells}</table>")
+
+
 def _student_table(rows: list[dict]) -> str:
     cells = []
     for row in rows:
@@ -244,5 +259,5 @@ def _student_table(rows: list[dict]) -> str:
                 if row["status"] != "missing" else html.escape(row["student"]))
         cells.append(f"<tr><td>{link}</td><td>{html.escape(str(row.get('name', '')))}</td>"
                      f"<td>{_cell(row['score'])} / {_cell(row['max_score'])}</td>"
-                     f"<td class='{row['status']}'>{row['status']}</td></tr>")
+                     f"<td class='{row['status']}'>{row['status']}{' (review)' if row.get('review') else ''}</td></tr>")
     return "<table><tr><th>student</th><th>name</th><th>score</th><th>status</th></tr>" + "".join(cells) + "</table>"

@@ -72,7 +72,7 @@ def _summary_text(run: SubmissionRun, tests: list[dict], score: float, max_score
         more = max(run.output_total, len(run.load_output)) - min(len(run.load_output), _STUDENT_OUTPUT_SHOWN)
         lines.append(Message("summary.printed").render(lang) + "\n" + shown)
         if more > 0:
-            lines.append(Message("summary.more_bytes", {"count": more}).render(lang))
+            lines.append(_more_output(more).render(lang))
     return "\n".join(lines)
 
 
@@ -93,6 +93,18 @@ def source_line(source: str, line: object) -> str:
         return ""
     text = lines[line - 1].strip()
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _more_output(count: int) -> Message:
+    """How much output was not shown, as a magnitude only (over 1 KiB, 1 MiB, 1 GiB).
+
+    ``output_total`` counts what a worker printed during every probe, hidden ones included: an
+    exact count would let a submission print N bytes to show a hidden value as N.
+    """
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if count >= 1 << shift:
+            return Message("summary.more_bytes", {"size": f"1 {unit}"})
+    return Message("summary.more_output")
 
 
 @lru_cache(maxsize=1)

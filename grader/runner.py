@@ -46,6 +46,7 @@ class SubmissionRun:
     load_errors: list[dict] = field(default_factory=list)
     load_failure: Message | None = None
     seconds: float = 0.0
+    untagged_replies: int = 0
 
 
 @dataclass
@@ -92,10 +93,12 @@ class Session:
                 passed=test.get("outcome") == "passed",
                 feedback=meta.get("feedback", "") if test.get("outcome") != "passed" else ""))
         for run, handle in zip(runs, plugin.handles):
-            run.layers, run.events = handle.layers or self.layers, handle.events
+            # The layers probe_layers saw in a worker running no student code, never a worker's own claim.
+            run.layers, run.events = dict(self.layers), handle.events
             run.load_output, run.output_total = handle.load_output, handle.output_total
             run.load_errors, run.seconds = handle.load_errors, handle.seconds
             run.load_failure = handle.load_failure
+            run.untagged_replies = handle.untagged_replies
         if plugin.internal_errors:
             raise GraderError("assignment tests failed inside the grader: " + "; ".join(plugin.internal_errors[:3]))
         return runs

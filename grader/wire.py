@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 import socket
 import struct
 from typing import Any
@@ -19,6 +21,15 @@ _ARRAY_KEY = "__ndarray__"
 # Only numbers and booleans cross the boundary; object, void and string arrays are refused.
 _ALLOWED_DTYPE_KINDS = set("biufc")
 _MAX_ARRAY_DIMS = 32
+# A dtype is named by its array-protocol string only ("<f8", "|b1"): nothing numpy would parse
+# into a structured, sub-array or object dtype ever reaches np.dtype.
+_DTYPE_STR = re.compile(r"[<>|=][biufc][1-9][0-9]?")
+# Bounds on what one message may build in the trusted process. JSON that nests deeper than
+# MAX_DEPTH, or holds more containers or items than below, is refused before it is parsed:
+# 8 MiB of "[]," would otherwise make 2.7 million lists (about 150 MB) in json.loads.
+MAX_DEPTH = 32
+MAX_CONTAINERS = 50_000
+MAX_ITEMS = 200_000
 
 
 class WireError(Exception):
@@ -29,7 +40,7 @@ def encode_value(value: Any) -> Any:
     """Turn probe output into JSON-ready data; arrays become base64 ``.npy`` blobs."""
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in _ALLOWED_DTYPE_KINDS:
-            raise WireError(f"arrays of dtype {value.dtype} cannot be sent")
+            raise WireError("arrays of a non-numeric dtype cannot be sent")  # its name could be the student's
         # Raw bytes plus a JSON header: as safe as .npy without pickle, and 10x cheaper to parse.
         return {_ARRAY_KEY: {"dtype": value.dtype.str, "shape": list(value.shape),
                              "data": base64.b64encode(np.ascontiguousarray(value).tobytes()).decode("ascii")}}
@@ -39,20 +50,22 @@ def encode_value(value: Any) -> Any:
         return [encode_value(item) for item in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise WireError(f"values of type {type(value).__name__} cannot be sent")
+    raise WireError("values of a type other than numbers, text, lists, dicts and numeric arrays cannot be sent")
 
 
-def decode_value(data: Any) -> Any:
-    """Inverse of :func:`encode_value`, refusing anything outside the allowed types."""
+def decode_value(data: Any, depth: int = 0) -> Any:
+    """Inverse of :func:`encode_value`, refusing anything outside the allowed types or deeper than MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        raise WireError(f"message nested deeper than {MAX_DEPTH}")
     if isinstance(data, dict):
         if set(data) == {_ARRAY_KEY}:
             return _decode_array(data[_ARRAY_KEY])
-        return {str(key): decode_value(item) for key, item in data.items()}
+        return {str(key): decode_value(item, depth + 1) for key, item in data.items()}
     if isinstance(data, list):
-        return [decode_value(item) for item in data]
+        return [decode_value(item, depth + 1) for item in data]
     if data is None or isinstance(data, (bool, int, float, str)):
         return data
-    raise WireError(f"unexpected {type(data).__name__} in message")
+    raise WireError("unexpected type in message")
 
 
 def copy_value(value: Any) -> Any:
@@ -69,17 +82,22 @@ def copy_value(value: Any) -> Any:
 def _decode_array(header: Any) -> np.ndarray:
     if not isinstance(header, dict) or set(header) != {"dtype", "shape", "data"}:
         raise WireError("malformed array")
+    code, shape, data = header["dtype"], header["shape"], header["data"]
+    if not isinstance(code, str) or not _DTYPE_STR.fullmatch(code):
+        raise WireError("array of a forbidden dtype")
+    # Exact ints only (no bools, floats or strings), and the size in Python ints: np.prod
+    # in int64 wraps around, so a huge claimed shape could pass as a small one.
+    if (not isinstance(shape, list) or len(shape) > _MAX_ARRAY_DIMS
+            or not all(type(n) is int and 0 <= n <= MAX_MESSAGE_BYTES for n in shape)):
+        raise WireError("malformed array shape")
     try:
-        dtype = np.dtype(str(header["dtype"]))
-        shape = tuple(int(n) for n in header["shape"])
-        raw = base64.b64decode(header["data"], validate=True)
+        dtype = np.dtype(code)
+        raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
     except (TypeError, ValueError):
         raise WireError("malformed array header") from None
-    if dtype.kind not in _ALLOWED_DTYPE_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-        raise WireError(f"array of a forbidden dtype {dtype}")
-    if len(shape) > _MAX_ARRAY_DIMS or any(n < 0 for n in shape):
-        raise WireError("malformed array shape")
-    if len(raw) != dtype.itemsize * int(np.prod(shape, dtype=np.int64)):
+    if raw is None or dtype.kind not in _ALLOWED_DTYPE_KINDS or dtype.fields is not None:
+        raise WireError("malformed array header")
+    if len(raw) != dtype.itemsize * math.prod(shape):
         raise WireError("array data does not match its shape")
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
@@ -98,9 +116,12 @@ def send_message(sock: socket.socket, message: dict) -> None:
 
 def parse_message(payload: bytes) -> dict:
     """Decode one framed payload; the result is always a dict of allowed types."""
+    # Counting brackets and commas is a C-speed scan; base64 array data holds none of them.
+    if payload.count(b"[") + payload.count(b"{") > MAX_CONTAINERS or payload.count(b",") > MAX_ITEMS:
+        raise WireError("message holds too many items")
     try:
         data = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise WireError("message is not valid JSON") from None
     if not isinstance(data, dict):
         raise WireError("message is not a JSON object")
@@ -114,6 +135,10 @@ class MessageReader:
         self._buffer = bytearray()
 
     def feed(self, chunk: bytes) -> list[dict]:
+        return [message for message, _ in self.feed_sized(chunk)]
+
+    def feed_sized(self, chunk: bytes) -> list[tuple[dict, int]]:
+        """Like :meth:`feed`, with each message's payload size (what holding it costs, roughly)."""
         self._buffer.extend(chunk)
         messages = []
         while len(self._buffer) >= _HEADER.size:
@@ -124,7 +149,7 @@ class MessageReader:
                 break
             payload = bytes(self._buffer[_HEADER.size:_HEADER.size + length])
             del self._buffer[:_HEADER.size + length]
-            messages.append(parse_message(payload))
+            messages.append((parse_message(payload), length))
         return messages
 
 

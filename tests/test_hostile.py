@@ -96,7 +96,7 @@ def test_network_is_unreachable(grade_hostile):
 
 def test_print_flood_is_capped_and_counted(grade_hostile):
     result = grade_hostile("print_flood.py")
-    assert len(result["output"]) < 10_000 and "more bytes not shown" in result["output"]
+    assert len(result["output"]) < 10_000 and "of further output not shown" in result["output"]
     assert result["extra_data"]["output_bytes"] >= 200_000_000
 
 
@@ -190,3 +190,96 @@ def test_a_dead_zygote_gives_a_setup_failure_not_a_hang(assignment):
         worker.close()
         zygote.close()
     assert failure.value.kind == "protocol" and failure.value.message.key == "worker.setup"
+
+
+# --- The trusted side trusts nothing the worker sends (issue 12: items 1, 7, 10) ------------
+
+FORGE_MODES = {  # mode of examples/hostile/forge_replies.py -> what the fuzzed student is told
+    "string": "could not check", "nan": "could not check", "describe": "could not check",
+    "exit": "ended the process early", "overflow": "could not be read", "deep": "could not be read"}
+
+
+def forge_variant(tmp_path, mode):
+    source = (HOSTILE / "forge_replies.py").read_text(encoding="utf-8")
+    head = 'MODES = ["string", "nan", "describe", "exit", "overflow", "deep"]'
+    assert head in source
+    path = tmp_path / f"forge_{mode}.py"
+    path.write_text(source.replace(head, f"MODES = [{mode!r}]"), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("mode", list(FORGE_MODES))
+def test_forged_replies_fail_only_the_forger_and_never_the_batch(strict, tmp_path, mode):
+    """Two honest students, then one whose worker answers the queued probes with garbage."""
+    fast, grading = strict
+    correct = EXAMPLES / "correct.py"
+    # The third file is prestarted with the whole plan queued, so it reads and answers it.
+    results = grade_files(fast, [correct, correct, forge_variant(tmp_path, mode)], session=grading)
+    for result in results:
+        validate(result)
+    assert full(results[0]) and full(results[1])
+    forged = results[2]
+    failed = [t for t in forged["tests"] if t["status"] == "failed"]
+    assert failed, "the forged answers were never read: the attack did not run"
+    assert any(FORGE_MODES[mode] in t["output"] for t in failed), [t["output"] for t in failed]
+    assert all("grader error" not in t["output"] for t in forged["tests"])
+    text = json.dumps(forged)
+    assert not any(snippet in text for snippet in SECRET_SNIPPETS)
+    assert sandbox_processes() == []
+
+
+def test_the_forgers_could_not_check_is_logged_for_the_instructor(strict, tmp_path):
+    fast, grading = strict
+    correct = EXAMPLES / "correct.py"
+    results = grade_files(fast, [correct, correct, forge_variant(tmp_path, "string")], session=grading)
+    events = results[2]["extra_data"]["events"]
+    assert any("could not check" in e and "TypeError" in e for e in events), events
+
+
+def test_a_forged_ready_cannot_claim_sandbox_layers(strict):
+    fast, grading = strict
+    [result] = grade_files(fast, [HOSTILE / "forge_ready.py"], session=grading)
+    validate(result)
+    assert result["extra_data"]["sandbox_layers"] == grading.layers
+    assert "hypervisor" not in json.dumps(result)
+    assert full(result)
+
+
+def test_a_test_bug_stays_a_loud_internal_error(tmp_path):
+    """A test that breaks on the reference's answers too is the grader's bug, not the student's."""
+    import shutil
+
+    from grader.assignment import load_assignment
+    from grader.errors import GraderError
+
+    copy = tmp_path / "assignments" / "stage1_autodiff"
+    shutil.copytree(ROOT / "assignments" / "stage1_autodiff", copy)
+    shutil.copytree(ROOT / "reference", tmp_path / "reference")
+    (copy / "tests" / "public" / "test_bug.py").write_text(
+        "import numpy as np\n\n"
+        "def test_public_bug(student, reference):\n"
+        "    x = np.array([1.0])\n"
+        "    student.probe('forward', func='square', x=x)['no such key']\n"
+        "    reference.probe('forward', func='square', x=x)['no such key']\n", encoding="utf-8")
+    assignment = load_assignment("stage1_autodiff", repo_root=tmp_path)
+    with pytest.raises(GraderError, match="test_public_bug.*KeyError"):
+        grade_files(assignment, [EXAMPLES / "correct.py"])
+
+
+def test_a_reply_flood_keeps_the_grading_process_under_300_mb(tmp_path):
+    """About 1 GB of replies to requests never made, through `grader grade` in its own process."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "r.json"
+    measure = ("import resource, sys\nfrom grader.cli import main\ncode = main(sys.argv[1:])\n"
+               "print('PEAK_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+               "sys.exit(code)\n")
+    done = subprocess.run([sys.executable, "-c", measure, "grade", str(HOSTILE / "reply_flood.py"), "-o", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak_kib = int(done.stderr.split("PEAK_KIB")[-1].split()[0])
+    assert peak_kib < 300 * 1024, f"grading process peaked at {peak_kib >> 10} MiB"
+    result = json.loads(out.read_text())
+    assert result["score"] == 0 and "could not be read" in result["output"]
+    assert sandbox_processes() == []

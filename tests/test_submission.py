@@ -1,4 +1,5 @@
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -6,6 +7,8 @@ import pytest
 from grader.errors import GraderError, SubmissionError
 from grader.notebook import python_source
 from grader.submission import choose, load_submission
+
+from conftest import EXAMPLES
 
 CODE = "class Variable:\n    pass\n"
 
@@ -88,3 +91,20 @@ def test_notebook_code_cells_in_order(tmp_path):
     nbformat.write(notebook, path)
     submission = load_submission(path)
     assert submission.notebook and submission.cells[0] == "a = 1" and submission.cells[-1] == "b = 2"
+
+
+@pytest.mark.e2e
+def test_a_file_directly_in_tmp_is_graded(assignment):
+    """Its folder, /tmp, is hidden from the worker by the worker's own private /tmp: covering /tmp
+    again took away the worker's working folder and every grade failed with a traceback."""
+    import os
+
+    from grader.grading import grade_files
+
+    path = Path("/tmp") / f"dezero_grader_test_{os.getpid()}.py"
+    path.write_bytes((EXAMPLES / "correct.py").read_bytes())
+    try:
+        [result] = grade_files(assignment, [path])
+    finally:
+        path.unlink()
+    assert result["score"] == result["max_score"]

@@ -18,24 +18,83 @@ SUBMISSION_FILE = "submission.py"
 
 
 def serve(sock, probes: dict[str, Callable[..., Any]], layers: dict[str, str]) -> None:
-    """Load the submission, report readiness, then answer probes until the socket closes."""
-    request = wire.recv_message(sock)
+    """Load the submission, report readiness, then answer probes until the socket closes.
+
+    Student code runs in this process and could replace ``answer_probe``, ``grader.wire``'s
+    functions or the socket's methods to forge answers. So the dispatcher and the channel are
+    private copies made before the first student line runs, held only in this frame's locals:
+    patching the module-level names afterwards changes nothing that is sent. (Reaching into this
+    frame or the raw fd is still possible; the trusted side flags submissions that try, see
+    ``grader.review``.)
+    """
+    send, receive = _private_channel(sock)
+    dispatch = _private_copy(answer_probe)
+    del sock
+    request = receive()
     if not request or request.get("op") != "load":
         os._exit(0)
+    # The grader's per-worker secret: every message this loop sends carries it, so a reply written
+    # to the socket by other means (student code on the raw fd) is told apart and dropped.
+    tag = request.pop("nonce", None)
     module, load_report = load_submission(request.get("cells") or [], request.get("notebook", False))
     _flush_output()  # output printed while loading belongs before "ready" in the report
-    wire.send_message(sock, {"event": "ready", "layers": layers, **load_report})
+    send({"event": "ready", "layers": layers, **load_report, "tag": tag})
     while True:
-        request = wire.recv_message(sock)
+        request = receive()
         if request is None:
             os._exit(0)
-        reply = answer_probe(module, probes, request)
+        reply = dispatch(module, probes, request)
         _flush_output()
         try:
-            wire.send_message(sock, reply)
+            send({**reply, "tag": tag})
         except wire.WireError as exc:  # unsendable value or too large: report it as data
-            wire.send_message(sock, {"id": reply.get("id"), "ok": False,
-                                     "error": {"type": "BadResult", "message": str(exc)}})
+            send({"id": reply.get("id"), "ok": False, "error": {"type": "BadResult", "message": str(exc)},
+                  "tag": tag})
+
+
+def _private_copy(function: types.FunctionType) -> types.FunctionType:
+    """A copy of ``function`` and of the module functions it calls, bound to a snapshot of its globals.
+
+    Reassigning the module's names, or a function's ``__code__``, after the copy was made does
+    not reach the copy.
+    """
+    namespace = dict(function.__globals__)
+    for name, value in list(namespace.items()):
+        if isinstance(value, types.FunctionType) and value.__module__ == function.__module__:
+            namespace[name] = types.FunctionType(value.__code__, namespace, value.__name__,
+                                                 value.__defaults__, value.__closure__)
+    return namespace[function.__name__]
+
+
+def _private_channel(sock) -> tuple[Callable[[dict], None], Callable[[], dict | None]]:
+    """Send and receive closures over the socket's bound methods and private copies of the wire code."""
+    frame, parse = _private_copy(wire.frame), _private_copy(wire.parse_message)
+    sendall, recv = sock.sendall, sock.recv
+    header, limit, error = wire._HEADER, wire.MAX_MESSAGE_BYTES, wire.WireError
+
+    def exactly(size: int) -> bytes | None:
+        chunks = bytearray()
+        while len(chunks) < size:
+            chunk = recv(size - len(chunks))
+            if not chunk:
+                return None
+            chunks.extend(chunk)
+        return bytes(chunks)
+
+    def receive() -> dict | None:
+        head = exactly(header.size)
+        if head is None:
+            return None
+        (length,) = header.unpack(head)
+        if length > limit:
+            raise error("request too large")
+        payload = exactly(length)
+        return None if payload is None else parse(payload)
+
+    def send(message: dict) -> None:
+        sendall(frame(message))
+
+    return send, receive
 
 
 def _flush_output() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import select
 import signal
 import socket
@@ -26,6 +27,13 @@ ESSENTIAL_LAYERS = ("process", "rlimits", "secrets", "network")
 _UID_BASE = 64000
 _SIGNAL_KEYS = {signal.SIGSEGV: "worker.signal_segv", signal.SIGXCPU: "worker.signal_xcpu",
                 signal.SIGABRT: "worker.signal_abrt"}
+# A worker answers only what it is asked. Messages that answer nothing (ids never requested or
+# already answered, a second "ready", unknown shapes) are counted, never kept: past this many
+# the worker is killed. Replies waiting to be collected are capped in bytes too, so nothing a
+# submission sends can grow the grading process beyond a few tens of MiB.
+MAX_UNSOLICITED = 64
+MAX_HELD_BYTES = 32 << 20
+_MAX_LOAD_ERRORS = 100
 
 
 @dataclass(frozen=True)
@@ -134,10 +142,14 @@ def readable_paths() -> list[str]:
 
 
 def _hidden_paths(extra: list[str]) -> list[str]:
-    """Folders covered by an empty tmpfs in the worker's mount namespace."""
+    """Folders covered by an empty tmpfs in the worker's mount namespace.
+
+    Never ``/`` (nothing would run) nor ``/tmp`` or below: the worker gets a fresh private /tmp
+    anyway, and covering it again took away the worker's own folder (grading ``/tmp/x.py``).
+    """
     home = os.path.expanduser("~")
-    candidates = ["/root", "/home", home, *extra]
-    return sorted({os.path.realpath(p) for p in candidates if p and os.path.isdir(p)}, key=len)
+    candidates = {os.path.realpath(p) for p in ["/root", "/home", home, *extra] if p and os.path.isdir(p)}
+    return sorted((p for p in candidates if p != "/" and p != "/tmp" and not p.startswith("/tmp/")), key=len)
 
 
 @dataclass
@@ -163,7 +175,12 @@ class Worker:
     _flooded: bool = False
     _outbox: bytearray = field(default_factory=bytearray)
     _replies: dict = field(default_factory=dict)
+    _pending: set = field(default_factory=set)   # ids requested and not answered yet
+    _held_bytes: int = 0
+    _unsolicited: int = 0
     _failure: WorkerFailure | None = None
+    _nonce: str = ""
+    untagged: int = 0  # replies without this worker's nonce: not from its dispatcher, dropped (review flag)
 
     def start(self, cells: list[str], notebook: bool, timeout: float) -> dict:
         self.launch(cells, notebook)
@@ -181,11 +198,17 @@ class Worker:
         self._sock, self._out = ours, out_read
         self._sock.setblocking(False)
         os.set_blocking(out_read, False)
-        self._queue({"op": "load", "cells": cells, "notebook": notebook})
+        self._nonce = secrets.token_hex(16)
+        self._queue({"op": "load", "cells": cells, "notebook": notebook, "nonce": self._nonce})
 
     def wait_ready(self, timeout: float) -> dict:
+        """The worker's "ready" message, cleaned: ``load_errors`` bounded, ``layers`` only as claimed.
+
+        The layers a worker claims are for ``probe_layers`` (whose worker runs no student code);
+        a student's worker can forge its "ready", so graders record the session's layers instead.
+        """
         self._pump(lambda: self.ready is not None, timeout, "loading")
-        if not isinstance(self.ready.get("layers"), dict) or not isinstance(self.ready.get("load_errors", []), list):
+        if not isinstance(self.ready.get("load_errors", []), list):
             self.close()
             raise WorkerFailure("protocol", Message("worker.protocol", {"detail": "ready"}))
         return self.ready
@@ -193,13 +216,16 @@ class Worker:
     def submit(self, probe: str, args: dict) -> int:
         """Queue one probe; its reply is collected later with ``result``."""
         self._next_id += 1
+        self._pending.add(self._next_id)
         self._queue({"op": "probe", "id": self._next_id, "probe": probe, "args": args})
         return self._next_id
 
     def result(self, ident: int, timeout: float) -> dict:
         """Wait for the reply to ``ident`` (``ok``, ``value`` or ``error``) or raise WorkerFailure."""
         self._pump(lambda: ident in self._replies, timeout, "testing")
-        return self._replies.pop(ident)
+        reply, size = self._replies.pop(ident)
+        self._held_bytes -= size
+        return reply
 
     def call(self, probe: str, args: dict, timeout: float) -> dict:
         return self.result(self.submit(probe, args), timeout)
@@ -280,22 +306,47 @@ class Worker:
         except OSError:
             chunk = b""
         try:
-            messages = self._reader.feed(chunk) if chunk else []
+            messages = self._reader.feed_sized(chunk) if chunk else []
         except wire.WireError as exc:
-            self.close()
-            raise WorkerFailure("protocol", Message("worker.protocol", {"detail": str(exc)})) from None
-        for message in messages:
-            if message.get("event") == "exit":
-                self._exit = message.get("status") or {}
-            elif message.get("event") == "ready" and self.ready is None:
-                self.ready = message
-            elif isinstance(message.get("id"), int) and "ok" in message:
-                self._replies[message["id"]] = message
+            self._protocol_failure(str(exc))
+        for message, size in messages:
+            self._accept(message, size)
         if not chunk or self._exit is not None:
             # Replies that arrived with the end are kept; the end is raised only to whoever waits longer.
             self._drain_output()
             self._failure = self._ended(phase)
             self.close()
+
+    def _accept(self, message: dict, size: int) -> None:
+        """Keep what answers an outstanding request; count (and cap) everything else."""
+        event, ident = message.get("event"), message.get("id")
+        if event == "exit" and ident is None:
+            self._exit = _exit_status(message.get("status"))  # from the monitor, which holds no nonce
+        elif message.pop("tag", None) != self._nonce:
+            self.untagged += 1  # not from the worker's dispatcher: dropped, counted for the review flag
+            self._count_unsolicited()
+        elif event == "ready" and ident is None and self.ready is None:
+            self.ready = _ready(message)
+        elif type(ident) is int and ident in self._pending and isinstance(message.get("ok"), bool):
+            self._pending.discard(ident)
+            self._replies[ident] = (message, size)
+            self._held_bytes += size
+            if self._held_bytes > MAX_HELD_BYTES:
+                self._protocol_failure(f"answers larger than {MAX_HELD_BYTES >> 20} MiB in all")
+        else:
+            self._count_unsolicited()
+
+    def _count_unsolicited(self) -> None:
+        self._unsolicited += 1
+        if self._unsolicited > MAX_UNSOLICITED:
+            self._protocol_failure(f"more than {MAX_UNSOLICITED} messages that answer no request")
+
+    def _protocol_failure(self, detail: str):
+        """Kill the worker; this and every later wait on it fail with a protocol failure."""
+        self.close()
+        self._replies.clear()
+        self._failure = WorkerFailure("protocol", Message("worker.protocol", {"detail": detail}))
+        raise self._failure
 
     def _ended(self, phase: str) -> WorkerFailure:
         if not self._exit and self._spawned is not None and self._spawned.pid() is None:
@@ -340,6 +391,40 @@ class Worker:
             self.output.extend(chunk[:room])
         self.output_total += len(chunk)
         self._flooded = self.output_total > self.limits.output_kill_bytes
+
+
+def _exit_status(status) -> dict:
+    """The monitor's exit report, as plain ints; a worker can forge one, so nothing else survives."""
+    if isinstance(status, dict):
+        number, code = status.get("signal"), status.get("code")
+        if type(number) is int and 0 < number < 128:
+            return {"signal": number}
+        if type(code) is int and -256 < code < 256:
+            return {"code": code}
+    return {}
+
+
+def _ready(message: dict) -> dict:
+    """A "ready" message with bounded, plain fields (see ``wait_ready`` for what ``layers`` is good for)."""
+    layers = message.get("layers")
+    layers = dict(list(layers.items())[:32]) if isinstance(layers, dict) else {}
+    layers = {key[:64]: value[:200] for key, value in layers.items() if isinstance(value, str)}
+    defined = message.get("defined")
+    # Only its being a non-empty list is used (a .py that stopped loading had something to grade).
+    defined = [name[:64] for name in defined[:1000] if isinstance(name, str)] if isinstance(defined, list) else []
+    errors = message.get("load_errors", [])
+    if not isinstance(errors, list):
+        return {"layers": layers, "load_errors": None, "defined": defined}
+    return {"layers": layers, "load_errors": [_load_error(e) for e in errors[:_MAX_LOAD_ERRORS]], "defined": defined}
+
+
+def _load_error(error) -> dict:
+    error = error if isinstance(error, dict) else {}
+    kind, message, line, cell = (error.get(k) for k in ("type", "message", "line", "cell"))
+    return {"type": kind[:64] if isinstance(kind, str) and kind else "?",
+            "message": message[:300] if isinstance(message, str) else "",
+            "line": line if type(line) is int and 0 < line < 1_000_000 else None,
+            "cell": cell if type(cell) is int and 0 < cell < 100_000 else None}
 
 
 def _children(pid: int) -> list[int]:

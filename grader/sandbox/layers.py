@@ -10,6 +10,8 @@ import ctypes
 import errno
 import os
 import resource
+import select
+import signal
 import socket
 import struct
 
@@ -75,9 +77,30 @@ def prctl(option: int, arg: int) -> None:
                        ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl")
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL us when our parent dies, and close the race with fork."""
-    prctl(PR_SET_PDEATHSIG, 9)
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask the kernel to SIGKILL us when our parent dies.
+
+    The request is per process and the kernel forgets it whenever our uid or gid changes, so a
+    process that drops privileges must call this again afterwards (see ``rearm_after_uid_drop``).
+    ``parent`` is the pid our parent had when it forked us: if ``getppid()`` no longer returns it,
+    the parent died before the request took effect (the race with fork) and we exit at once.
+    """
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent is not None and os.getppid() != parent:
+        os._exit(70)
+
+
+def rearm_after_uid_drop(parent_alive_fd: int) -> None:
+    """Re-request the parent-death SIGKILL after ``drop_privileges`` cleared it, and close the race.
+
+    A pid namespace's first process cannot see its parent (``getppid()`` is 0), so the parent keeps
+    the write end of a pipe whose read end is ``parent_alive_fd``: it becomes readable (end of
+    file) only when the parent is gone, possibly before the re-request took effect.
+    """
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    readable, _, _ = select.select([parent_alive_fd], [], [], 0)
+    if readable:
+        os._exit(70)
 
 
 def become_subreaper() -> None:
@@ -101,6 +124,22 @@ def set_rlimits(*, memory_bytes: int, cpu_seconds: int, file_bytes: int, open_fi
         if current_hard != resource.RLIM_INFINITY:  # hard limits can only go down
             soft, hard = min(soft, current_hard), min(hard, current_hard)
         resource.setrlimit(kind, (soft, hard))
+
+
+def move_fd_out_of_reach(fd: int) -> int:
+    """Move ``fd`` to a random number far above the fds the worker can open (RLIMIT_NOFILE is 64).
+
+    Student code cannot find it by opening a few files or trying small numbers; a scan of
+    ``/proc/self/fd`` still can, which ``grader.review`` flags.
+    """
+    ceiling = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 16)
+    low = min(256, ceiling - 1)
+    target = low + int.from_bytes(os.urandom(4), "big") % max(ceiling - low, 1)
+    if target == fd:
+        return fd
+    os.dup2(fd, target, inheritable=False)
+    os.close(fd)
+    return target
 
 
 def private_mounts(*, tmp_bytes: int, hide: list[str], keep_readable: list[str]) -> None:
@@ -208,6 +247,9 @@ SECCOMP_DENIED = (
     "request_key", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
     "setgroups", "kexec_load", "init_module", "finit_module", "delete_module", "reboot",
     "swapon", "swapoff", "acct", "settimeofday", "clock_settime", "sethostname", "open_by_handle_at",
+    # Anonymous memory files are not counted in RLIMIT_AS unless mapped: a worker could hold
+    # gigabytes in them beyond its memory limit. Python, numpy and the worker never need one.
+    "memfd_create", "memfd_secret",
 )
 
 

@@ -11,6 +11,12 @@ request on its control socket, forks:
 
 The monitor reports the worker's exit status; killing the monitor's process group kills
 the worker, whose death takes down everything else in its pid namespace.
+
+Nothing may outlive the grading process, however it dies (SIGKILL, OOM killer, CI timeout): each
+link of the chain asks the kernel for SIGKILL when its parent dies. The zygote also exits when its
+control socket reaches end of file (the grader is gone, even before the request took effect); the
+monitor checks ``getppid()`` after its request; the worker renews its request after the uid drop,
+which clears it, and checks a pipe from the monitor for the race.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import gc
 import importlib.util
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -62,10 +69,11 @@ def main() -> None:
             for fd in fds:
                 os.close(fd)
             continue
+        zygote = os.getpid()
         pid = os.fork()
         if pid == 0:
             control.close()
-            _monitor(fds[0], fds[1], request, settings, probes, seccomp_program)
+            _monitor(zygote, fds[0], fds[1], request, settings, probes, seccomp_program)
         for fd in fds:
             os.close(fd)
         control.send(json.dumps({"pid": pid}).encode())
@@ -79,11 +87,11 @@ def _load_probes(path: str) -> dict:
     return dict(module.PROBES)
 
 
-def _monitor(sock_fd: int, out_fd: int, request: dict, settings: dict, probes: dict,
+def _monitor(zygote: int, sock_fd: int, out_fd: int, request: dict, settings: dict, probes: dict,
              seccomp_program: bytes) -> None:
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        layers.die_with_parent()
+        layers.die_with_parent(zygote)
         os.setsid()
         active: dict[str, str] = {}
         try:
@@ -92,9 +100,13 @@ def _monitor(sock_fd: int, out_fd: int, request: dict, settings: dict, probes: d
             active["namespaces"] = "mount, net, ipc, uts, pid"
         except OSError:
             pass
+        # The worker holds the read end: end of file there means this monitor is gone.
+        alive_read, alive_write = os.pipe()
         worker = os.fork()
         if worker == 0:
-            _worker(sock_fd, out_fd, request, settings, probes, seccomp_program, active)
+            os.close(alive_write)
+            _worker(sock_fd, out_fd, alive_read, request, settings, probes, seccomp_program, active)
+        os.close(alive_read)
         os.close(out_fd)
         _, status = os.waitpid(worker, 0)
         sock = socket.socket(fileno=sock_fd)
@@ -106,17 +118,28 @@ def _monitor(sock_fd: int, out_fd: int, request: dict, settings: dict, probes: d
         os._exit(0)
 
 
+def _close_all_but(*keep: int) -> None:
+    """Close every inherited fd above 2 except ``keep``: the worker starts with nothing of ours."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+
+
 def _describe_status(status: int) -> dict:
     if os.WIFSIGNALED(status):
         return {"signal": os.WTERMSIG(status)}
     return {"code": os.waitstatus_to_exitcode(status)}
 
 
-def _worker(sock_fd: int, out_fd: int, request: dict, settings: dict, probes: dict,
+def _worker(sock_fd: int, out_fd: int, alive_fd: int, request: dict, settings: dict, probes: dict,
             seccomp_program: bytes, active: dict[str, str]) -> None:
     try:
-        layers.die_with_parent()
-        _apply_layers(sock_fd, out_fd, request, settings, seccomp_program, active)
+        layers.die_with_parent()  # the pid namespace hides our parent: the pipe closes the race
+        if select.select([alive_fd], [], [], 0)[0]:
+            os._exit(70)
+        sock_fd = _apply_layers(sock_fd, out_fd, alive_fd, request, settings, seccomp_program, active)
         sock = socket.socket(fileno=sock_fd)
     except BaseException:  # noqa: BLE001 - a worker that cannot be sandboxed must not run
         os._exit(71)
@@ -128,9 +151,12 @@ def _worker(sock_fd: int, out_fd: int, request: dict, settings: dict, probes: di
     os._exit(0)
 
 
-def _apply_layers(sock_fd: int, out_fd: int, request: dict, settings: dict,
-                  seccomp_program: bytes, active: dict[str, str]) -> None:
-    """Order matters: mounts and fds first, uid drop after opening Landlock paths, seccomp last."""
+def _apply_layers(sock_fd: int, out_fd: int, alive_fd: int, request: dict, settings: dict,
+                  seccomp_program: bytes, active: dict[str, str]) -> int:
+    """Order matters: mounts and fds first, uid drop after opening Landlock paths, seccomp last.
+
+    Returns the socket's new fd number (moved out of the student's reach).
+    """
     limits = request["limits"]
     active["process"] = "forked worker, wall-clock deadline, whole-tree kill"
     if "namespaces" in active:
@@ -145,8 +171,8 @@ def _apply_layers(sock_fd: int, out_fd: int, request: dict, settings: dict,
     os.dup2(devnull, 0)
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
-    os.closerange(3, sock_fd)
-    os.closerange(sock_fd + 1, 65536)
+    sock_fd = layers.move_fd_out_of_reach(sock_fd)  # before RLIMIT_NOFILE, which would forbid it
+    _close_all_but(sock_fd, alive_fd)
     os.environ.clear()
     os.environ.update({"USER": "student", "LOGNAME": "student", "HOME": child.WORKDIR,
                        "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
@@ -169,6 +195,9 @@ def _apply_layers(sock_fd: int, out_fd: int, request: dict, settings: dict,
             active["uid"] = f"uid {os.getuid()}"
         except OSError:
             pass
+    # Any uid or gid change (even a failed half-drop) clears the parent-death signal: ask again.
+    layers.rearm_after_uid_drop(alive_fd)
+    os.close(alive_fd)
     try:
         layers.load_seccomp_program(seccomp_program)
         active["seccomp"] = "no fork, exec, ptrace, mount, non-unix sockets"
@@ -177,6 +206,7 @@ def _apply_layers(sock_fd: int, out_fd: int, request: dict, settings: dict,
         pass
     if "landlock" in active or "uid" in active or "mounts" in active:
         active["secrets"] = "+".join(k for k in ("mounts", "landlock", "uid") if k in active)
+    return sock_fd
 
 
 if __name__ == "__main__":

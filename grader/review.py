@@ -1,0 +1,104 @@
+"""The review flag: signs that a submission reaches for the grader instead of solving the assignment.
+
+Student code runs in the same process as the worker's probe dispatcher, so it can always undo
+in-process protections (frames, the garbage collector, raw fds). Those tricks need tools a DeZero
+solution never uses; this scan, run on the trusted side over the source text, lists them. A flag
+changes no score: the instructor reads the code and decides. ``sys.setrecursionlimit`` is not a
+sign (students raise it for a recursive backward).
+"""
+from __future__ import annotations
+
+import ast
+import re
+
+from grader.i18n import Message
+
+# Modules whose import is itself the sign.
+_MODULES = {"grader": "kit", "grader_probes": "kit", "gc": "gc", "inspect": "frames", "ctypes": "ctypes",
+            "cffi": "ctypes", "socket": "raw_io", "_socket": "raw_io", "importlib": "importlib"}
+# module.attribute uses that are signs.
+_CALLS = {("sys", "modules"): "sys_modules", ("sys", "_getframe"): "frames", ("sys", "_current_frames"): "frames",
+          ("sys", "settrace"): "frames", ("sys", "setprofile"): "frames",
+          ("os", "write"): "raw_io", ("os", "dup"): "raw_io", ("os", "dup2"): "raw_io", ("os", "fdopen"): "raw_io",
+          ("os", "sendfile"): "raw_io", ("os", "read"): "raw_io"}
+# Attribute names (or the same text in a string, as for ``getattr(x, "f_back")``) that reach frames or code.
+_ATTRIBUTES = {"f_back": "frames", "f_globals": "frames", "f_locals": "frames", "tb_frame": "frames",
+               "gi_frame": "frames", "cr_frame": "frames", "_getframe": "frames", "__code__": "code_objects",
+               "__globals__": "code_objects", "__closure__": "code_objects"}
+_STRINGS = re.compile(r"/proc/(self|\d+|thread-self)/(fd|mem|maps)|\bgrader\.(sandbox|wire)\b")
+_DYNAMIC = {"exec": "exec", "eval": "exec", "__import__": "importlib"}
+# When the source cannot be parsed (a broken file still gets graded), a plain text search.
+_FALLBACK = [(re.compile(r"\b(import|from)\s+grader\b|\bgrader\.(sandbox|wire)\b"), "kit"),
+             (re.compile(r"\bsys\.modules\b"), "sys_modules"), (re.compile(r"\bimport\s+(gc|inspect)\b"), "frames"),
+             (re.compile(r"\b_getframe\b|\bf_back\b|\bf_globals\b"), "frames"), (re.compile(r"\bctypes\b"), "ctypes"),
+             (re.compile(r"\bimport\s+socket\b|\bos\.(write|dup2?)\b|/proc/self/fd"), "raw_io")]
+MAX_REASONS = 40
+_PLACES = 5  # lines shown per kind of sign
+
+
+def scan_cells(cells: list[str]) -> list[tuple[str, int | None, int | None]]:
+    """``(kind, cell, line)`` for each sign found, one per kind and place, in source order."""
+    found: list[tuple[str, int | None, int | None]] = []
+    for number, source in enumerate(cells, start=1):
+        cell = number if len(cells) > 1 else None
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            found += [(kind, cell, line) for kind, line in _scan_text(source)]
+            continue
+        found += [(kind, cell, line) for kind, line in _scan_tree(tree)]
+    unique = list(dict.fromkeys(found))
+    return unique[:MAX_REASONS]
+
+
+def review_reasons(cells: list[str], lang: str, untagged_replies: int = 0) -> list[str]:
+    """One sentence per kind of sign, with where it was seen, in ``lang``; empty when nothing was found.
+
+    ``untagged_replies`` is the runtime sign: messages that reached the grader without the worker's
+    secret nonce, so not from its dispatcher (they were dropped, see ``Worker.untagged``).
+    """
+    runtime = [Message("review.untagged", {"count": untagged_replies}).render(lang)] if untagged_replies else []
+    places: dict[str, list[Message]] = {}
+    for kind, cell, line in scan_cells(cells):
+        where = Message("review.where_cell" if cell else "review.where", {"cell": cell, "line": line})
+        places.setdefault(kind, []).append(where)
+    return runtime + [Message("review.reason", {"what": Message(f"review.{kind}"),
+                                                "where": ", ".join(w.render(lang) for w in wheres[:_PLACES])}).render(lang)
+                      for kind, wheres in places.items()]
+
+
+def _scan_tree(tree: ast.AST) -> list[tuple[str, int]]:
+    found = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Import):
+            found += [(_MODULES[a.name.split(".")[0]], line) for a in node.names if a.name.split(".")[0] in _MODULES]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            root = node.module.split(".")[0]
+            if root in _MODULES:
+                found.append((_MODULES[root], line))
+            if root == "sys":
+                found += [(kind, line) for (module, name), kind in _CALLS.items()
+                          if module == "sys" and any(a.name == name for a in node.names)]
+        elif isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and (node.value.id, node.attr) in _CALLS:
+                found.append((_CALLS[(node.value.id, node.attr)], line))
+            elif _ATTRIBUTES.get(node.attr):
+                found.append((_ATTRIBUTES[node.attr], line))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if _ATTRIBUTES.get(node.value):
+                found.append((_ATTRIBUTES[node.value], line))
+            elif node.value == "modules" or node.value.split(".")[0] in ("grader", "grader_probes"):
+                found.append(("sys_modules" if node.value == "modules" else "kit", line))
+            elif _STRINGS.search(node.value):
+                found.append(("raw_io" if node.value.startswith("/proc") else "kit", line))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC:
+            found.append((_DYNAMIC[node.func.id], line))
+    return sorted(found, key=lambda item: item[1])
+
+
+def _scan_text(source: str) -> list[tuple[str, int]]:
+    found = []
+    for number, text in enumerate(source.splitlines(), start=1):
+        found += [(kind, number) for pattern, kind in _FALLBACK if pattern.search(text)]
+    return found
