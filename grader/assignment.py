@@ -186,11 +186,18 @@ def _build(folder: Path, raw: dict) -> Assignment:
     )
 
 
-def _late_policy(raw: dict | None) -> dict | None:
+def _late_policy(raw: dict | str | None) -> dict | None:
+    """``[late_policy]`` (the kit deducts; ``applied_by`` may say "lms" or "none"), or the string
+    ``late_policy = "lms"`` / ``"none"``: the LMS deducts by its own policy, or nobody does."""
     if raw is None:
         return None
+    if isinstance(raw, str):
+        raw = {"applied_by": raw, "percent_per_day": 0}
+    applied_by = str(raw.get("applied_by", "kit"))
+    if applied_by not in ("kit", "lms", "none"):
+        raise ValueError(f"late_policy: applied_by = '{applied_by}' is not one of kit, lms, none")
     policy = {"percent_per_day": float(raw.get("percent_per_day", 0)), "max_percent": float(raw.get("max_percent", 100)),
-              "grace_hours": float(raw.get("grace_hours", 0))}
+              "grace_hours": float(raw.get("grace_hours", 0)), "applied_by": applied_by}
     if not 0 <= policy["percent_per_day"] <= 100 or not 0 <= policy["max_percent"] <= 100 or policy["grace_hours"] < 0:
         raise ValueError("late_policy: percent_per_day and max_percent must be 0-100, grace_hours >= 0")
     return policy
