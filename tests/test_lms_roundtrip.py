@@ -39,7 +39,7 @@ def test_moodle_3x_download_exports_every_participant(tmp_path):
         text.mkdir()
         (text / "onlinetext.html").write_bytes(b"<p>see file</p>")
     out = tmp_path / "out"
-    done = run("batch", download, "-o", out)
+    done = run("batch", "-a", "stage1_autodiff", download, "-o", out)
     assert done.returncode == 0 and "moodle layout" in done.stdout, done.stdout + done.stderr
     assert run("export", out, "--to", "moodle", "-o", tmp_path / "m.csv").returncode == 0
     grades = {row[0]: row[4] for row in table(tmp_path / "m.csv")[1:]}
@@ -58,7 +58,7 @@ def test_canvas_download_with_odd_names_exports_every_student(tmp_path):
         for name in names:
             z.writestr(name, CORRECT)
     out = tmp_path / "out"
-    assert run("batch", archive, "-o", out).returncode == 0
+    assert run("batch", "-a", "stage1_autodiff", archive, "-o", out).returncode == 0
     done = run("export", out, "--to", "canvas", "--lms-assignment", "4242", "-o", tmp_path / "c.csv")
     assert done.returncode == 0, done.stderr
     full = table(tmp_path / "c.csv")[1][5]  # the Points Possible row: the assignment's maximum
@@ -78,7 +78,7 @@ def test_gradescope_group_submission_grades_every_member(tmp_path):
         z.writestr("export/submission_1/dezero_stage1.py", CORRECT)
         z.writestr("export/submission_2/dezero_stage1.py", BUGGY)
     out = tmp_path / "out"
-    assert run("batch", archive, "-o", out).returncode == 0
+    assert run("batch", "-a", "stage1_autodiff", archive, "-o", out).returncode == 0
     assert run("export", out, "--to", "csv", "-o", tmp_path / "g.csv").returncode == 0
     rows = list(csv.DictReader(io.StringIO((tmp_path / "g.csv").read_text())))
     batch = graded(out, "sid")  # the batch graded two submissions; the export has all three people
@@ -95,7 +95,7 @@ def test_plain_folder_with_a_roster_exports_every_submitter_and_only_this_batch(
     roster = tmp_path / "roster.csv"
     roster.write_text("name,id,email\nAnn Lee,501,ann@x.edu\nBo Kim,502,bo@x.edu\nCy Park,503,cy@x.edu\n")
     out = tmp_path / "out"
-    assert run("batch", cls, "-o", out).returncode == 0
+    assert run("batch", "-a", "stage1_autodiff", cls, "-o", out).returncode == 0
     done = run("export", out, "--to", "canvas", "--lms-assignment", "7", "--roster", roster, "-o", tmp_path / "c.csv")
     assert done.returncode == 0, done.stderr
     scores = {row["name"]: row["score"] for row in csv.DictReader(io.StringIO((out / "scores.csv").read_text()))}
@@ -104,7 +104,7 @@ def test_plain_folder_with_a_roster_exports_every_submitter_and_only_this_batch(
                                                                        "502": scores["Bo Kim"], "503": ""}
     # Bo leaves the input: the next batch's export no longer includes his old result.
     (cls / "Bo Kim.py").unlink()
-    assert run("batch", cls, "-o", out).returncode == 0
+    assert run("batch", "-a", "stage1_autodiff", cls, "-o", out).returncode == 0
     plain = run("export", out, "--to", "csv", "-o", tmp_path / "p.csv")
     assert plain.returncode == 0 and "Bo" not in (tmp_path / "p.csv").read_text()
     # No Moodle participant ids anywhere: an empty worksheet is an error, not exit 0.
@@ -121,11 +121,11 @@ def test_unattributed_files_are_listed_and_too_many_refuse_to_score(tmp_path):
         z.writestr("kimminji_101_2_dezero_stage1.py", CORRECT)
         z.writestr("notes from the TA.txt", b"?")
     out = tmp_path / "out"
-    refused = run("batch", archive, "-o", out)
+    refused = run("batch", "-a", "stage1_autodiff", archive, "-o", out)
     assert refused.returncode == 2 and "--allow-unmatched" in refused.stderr
     assert "no student found for notes from the TA.txt" in refused.stderr
     assert (out / "unattributed.txt").read_text() == "notes from the TA.txt\n"
-    allowed = run("batch", archive, "-o", out, "--allow-unmatched")
+    allowed = run("batch", "-a", "stage1_autodiff", archive, "-o", out, "--allow-unmatched")
     assert allowed.returncode == 0 and "1 of 3 files belong to no student" in allowed.stderr
 
 
@@ -137,7 +137,7 @@ def test_upload_dry_run_needs_no_token_and_a_wrong_url_is_one_line(tmp_path):
     cls.mkdir()
     (cls / "doejohn_100_1_dezero_stage1.py").write_bytes(CORRECT)
     out = tmp_path / "out"
-    assert run("batch", cls, "-o", out).returncode == 0
+    assert run("batch", "-a", "stage1_autodiff", cls, "-o", out).returncode == 0
     env = {k: v for k, v in os.environ.items() if k != "CANVAS_TOKEN"}
     dry = subprocess.run([sys.executable, "-m", "grader.cli", "upload", "canvas", out, "--url", "http://127.0.0.1:9",
                           "--course", "7", "--lms-assignment", "99", "--dry-run"], cwd=ROOT, capture_output=True,
@@ -165,7 +165,7 @@ def test_upload_lti_dry_run_from_issuer_client_key_context_and_a_roster_of_email
     roster = tmp_path / "roster.csv"
     roster.write_text("name,email\nAnn Lee,ann@x.edu\nBo Kim,BO@x.edu\n")
     out = tmp_path / "out"
-    assert run("batch", cls, "-o", out).returncode == 0
+    assert run("batch", "-a", "stage1_autodiff", cls, "-o", out).returncode == 0
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (tmp_path / "tool.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                           serialization.NoEncryption()))
