@@ -1,6 +1,6 @@
 """Reading student bytes from disk and zips without trusting them.
 
-Shared by ``submission`` (one student) and ``layouts`` (a class): links and special files are
+Shared by ``submission`` (one student) and ``lms.layouts`` (a class): links and special files are
 never followed or opened, every read is bounded by what the caller allows (not by what a zip
 header claims), and a damaged or refused file becomes an ``Unread`` marker carrying that
 student's ``SubmissionError`` instead of an exception that would stop a whole class.

@@ -5,6 +5,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +53,8 @@ class Assignment:
     reference_factor: float = 100.0
     load_on_error: str = "grade_defined"  # or "zero": a .py whose module-level code raises scores 0
     selftest: SelftestSettings = SelftestSettings()
+    # [load] package: a submission may be the package holding this module ("dezero.core_simple").
+    load_package: str | None = None
 
     @property
     def public_tests(self) -> Path:
@@ -190,6 +193,10 @@ def _build(folder: Path, raw: dict) -> Assignment:
     load_on_error = str(raw.get("load", {}).get("on_error", "grade_defined"))
     if load_on_error not in LOAD_POLICIES:
         raise ValueError(f"load.on_error = '{load_on_error}' is not one of {', '.join(LOAD_POLICIES)}")
+    load_package = raw.get("load", {}).get("package")
+    if load_package is not None and not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", str(load_package)):
+        raise ValueError(f"load.package = '{load_package}' must name a module inside a package, like "
+                         "'dezero.core_simple'")
     test_seconds = float(limits.get("test_seconds", 10))
     floor_seconds, factor = float(limits.get("floor_seconds", 1)), float(limits.get("reference_factor", 100))
     if not 0 < floor_seconds <= test_seconds or factor < 1:
@@ -207,6 +214,7 @@ def _build(folder: Path, raw: dict) -> Assignment:
         late_policy=_late_policy(raw.get("late_policy")),
         floor_seconds=floor_seconds, reference_factor=factor, load_on_error=load_on_error,
         selftest=_selftest(raw.get("selftest", {})),
+        load_package=str(load_package) if load_package is not None else None,
     )
 
 
@@ -218,11 +226,18 @@ def _language(value: object) -> str | None:
     return value
 
 
-def _late_policy(raw: dict | None) -> dict | None:
+def _late_policy(raw: dict | str | None) -> dict | None:
+    """``[late_policy]`` (the kit deducts; ``applied_by`` may say "lms" or "none"), or the string
+    ``late_policy = "lms"`` / ``"none"``: the LMS deducts by its own policy, or nobody does."""
     if raw is None:
         return None
+    if isinstance(raw, str):
+        raw = {"applied_by": raw, "percent_per_day": 0}
+    applied_by = str(raw.get("applied_by", "kit"))
+    if applied_by not in ("kit", "lms", "none"):
+        raise ValueError(f"late_policy: applied_by = '{applied_by}' is not one of kit, lms, none")
     policy = {"percent_per_day": float(raw.get("percent_per_day", 0)), "max_percent": float(raw.get("max_percent", 100)),
-              "grace_hours": float(raw.get("grace_hours", 0))}
+              "grace_hours": float(raw.get("grace_hours", 0)), "applied_by": applied_by}
     if not 0 <= policy["percent_per_day"] <= 100 or not 0 <= policy["max_percent"] <= 100 or policy["grace_hours"] < 0:
         raise ValueError("late_policy: percent_per_day and max_percent must be 0-100, grace_hours >= 0")
     return policy

@@ -15,17 +15,18 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
 import grader
 from grader.assignment import Assignment
 from grader.grading import Loaded, contained, grade_loaded, open_session
-from grader.layouts import Entry, discover, read_tree
+from grader.lms.discover import discover_all
+from grader.lms.layouts import Entry, read_tree
 from grader.results import write_json_atomic
 from grader.sandbox.layers import die_with_parent
-from grader.submission import choose, parse
+from grader.submission import select
 
 
 @dataclass
@@ -34,11 +35,14 @@ class BatchPlan:
     entries: list[Entry]
     todo: list[tuple[Entry, Loaded, str]]
     skipped: int
+    unattributed: list[str] = field(default_factory=list)  # files no student was found for
 
 
-def plan_batch(input_path: Path, assignment: Assignment, outdir: Path, force: bool) -> BatchPlan:
+def plan_batch(input_path: Path, assignment: Assignment, outdir: Path, force: bool, *,
+               moodle_teams: bool | None = None) -> BatchPlan:
     """Find every student's submission and decide which ones need grading."""
-    layout, entries = discover(read_tree(input_path))
+    found = discover_all(read_tree(input_path), moodle_teams=moodle_teams)
+    layout, entries = found.layout, found.entries
     assignment_hash = assignment.fingerprint()
     todo, skipped = [], 0
     for entry in entries:
@@ -47,13 +51,13 @@ def plan_batch(input_path: Path, assignment: Assignment, outdir: Path, force: bo
             skipped += 1
             continue
         todo.append((entry, load_entry(entry, assignment), key))
-    return BatchPlan(layout, entries, todo, skipped)
+    return BatchPlan(layout, entries, todo, skipped, found.unattributed)
 
 
 def load_entry(entry: Entry, assignment: Assignment) -> Loaded:
     """The entry's submission, or the SubmissionError that makes it this student's error row."""
-    return contained(lambda: parse(*choose(entry.files, assignment.template_name, label=entry.student),
-                                   label=entry.student), entry.student)
+    return contained(lambda: select(entry.files, assignment.template_name, entry.student, assignment.load_package),
+                     entry.student)
 
 
 def result_path(outdir: Path, entry: Entry) -> Path:
@@ -125,7 +129,8 @@ def _store(chunk: list, results: list[dict], layout: str, outdir: Path, on_done)
     for (entry, _, key), result in zip(chunk, results):
         result["extra_data"].update({"student": entry.student, "name": entry.name, "lms_ids": entry.ids,
                                      "late": entry.late, "submitted_at": entry.submitted_at, "layout": layout,
-                                     "cache_key": key, "warnings": entry.warnings})
+                                     "cache_key": key, "warnings": entry.warnings,
+                                     "group_members": entry.members})
         write_json_atomic(result_path(outdir, entry), result)
         if on_done:
             on_done(1)

@@ -6,8 +6,11 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from grader.assignment import load_assignment
+from grader.assignment import Assignment, find_repo_root, list_assignments, load_assignment
 from grader.errors import GraderError
+
+# Share of a download's files that may belong to no student before `grader batch` refuses to score.
+UNMATCHED_SHARE = 0.05
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +23,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except GraderError as error:
         print(f"grader: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - an LMS that cannot be reached is one line, not a traceback
+        if type(error).__module__.split(".")[0] != "httpx":
+            raise
+        print(f"grader: error: could not reach the LMS ({type(error).__name__}: {error}); check --url / the "
+              "config's addresses and the network", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("grader: interrupted; results already written are kept", file=sys.stderr)
@@ -69,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--roster", type=Path, help="CSV with a name column (and id, sid or email): absent students are listed as missing")
     batch.add_argument("--force", action="store_true", help="regrade submissions that already have a current result")
     batch.add_argument("--insecure", action="store_true", help="grade even if essential sandbox layers are missing")
+    batch.add_argument("--allow-unmatched", action="store_true",
+                       help=f"write scores even when more than {UNMATCHED_SHARE:.0%} of the files belong to no student")
+    batch.add_argument("--moodle-teams", action="store_true",
+                       help="a Moodle team assignment: the numbers in folder names are group ids")
     _lang_option(batch)
     batch.set_defaults(handler=_batch)
 
@@ -77,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--to", choices=("canvas", "moodle", "csv"), required=True)
     export.add_argument("-o", "--output", type=Path, required=True)
     export.add_argument("--roster", type=Path, help="roster CSV (names, ids, emails; absent students listed)")
-    export.add_argument("--canvas-assignment-id", help="the number in the Canvas assignment's URL (for --to canvas)")
+    _lms_assignment_option(export, required=False)
+    _scale_option(export)
+    export.add_argument("--moodle-language", default="en", help="language of the Moodle site's worksheet headers (en, ko)")
     _assignment_option(export)
     export.set_defaults(handler=_export)
 
@@ -98,15 +113,22 @@ def _parser() -> argparse.ArgumentParser:
     canvas.add_argument("outdir", type=Path)
     canvas.add_argument("--url", required=True, help="your Canvas address, e.g. https://canvas.example.edu")
     canvas.add_argument("--course", required=True, help="course id (the number in the course URL)")
-    canvas.add_argument("--assignment", dest="canvas_assignment", required=True, help="Canvas assignment id")
+    _lms_assignment_option(canvas, required=True)
     lti = upload_commands.add_parser("lti", help="LTI 1.3 Assignment and Grade Services")
     lti.add_argument("outdir", type=Path)
-    lti.add_argument("--config", type=Path, required=True, help="TOML: client_id, key_file, token_url, lineitem, user_id_column")
+    lti.add_argument("--config", type=Path, required=True, help="TOML: issuer, client_id, key_file, platform, context_id "
+                                                                 "(see docs/lms.md)")
     for sub, handler in ((canvas, _upload_canvas), (lti, _upload_lti)):
         sub.add_argument("--dry-run", action="store_true", help="show exactly what would be sent, send nothing")
         sub.add_argument("--roster", type=Path, help="roster CSV with ids/emails for matching students")
-        sub.add_argument("-a", "--assignment-id", dest="assignment", help="kit assignment id (optional with one)")
+        _assignment_option(sub)
         sub.set_defaults(handler=handler)
+
+    new = commands.add_parser("new", help="scaffold a new assignment (config, probes, tests, messages, reference)")
+    new.add_argument("id", help="the assignment id: lowercase letters, digits and _")
+    new.add_argument("--title", help="the title students see (default: from the id)")
+    new.add_argument("--root", type=Path, help="the kit folder holding assignments/ (default: the current kit)")
+    new.set_defaults(handler=_new)
 
     selftest = commands.add_parser("selftest", help="reference full marks, template 0, variants as declared, "
                                                     "mutation score above the threshold")
@@ -131,25 +153,63 @@ def _check_command(commands) -> None:
     check.set_defaults(handler=_check)
 
 
+def _lms_assignment_option(parser: argparse.ArgumentParser, required: bool) -> None:
+    # One spelling for the LMS's own assignment id in every command (-a is the kit's assignment).
+    parser.add_argument("--lms-assignment", required=required, help="the LMS's assignment id (the number in its URL)")
+
+
+def _scale_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scale", type=float, help="the LMS assignment's maximum: scores are scaled to it, never above")
+
+
 def _lang_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=("en", "ko"), help="language of feedback (default: config, then locale)")
 
 
 def _assignment_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-a", "--assignment", help="assignment id or folder (optional with one assignment)")
+    parser.add_argument("-a", "--assignment", help="assignment id or folder (optional with one assignment; "
+                        "selftest and template without it: every assignment)")
+
+
+def _kit_assignments(args: argparse.Namespace) -> list[Assignment]:
+    """-a ID, or every assignment of the kit: for the commands that check the kit itself."""
+    if args.assignment:
+        return [load_assignment(args.assignment)]
+    folders = list_assignments(find_repo_root())
+    if not folders:
+        raise GraderError(f"{find_repo_root() / 'assignments'}: no assignment here; create one with grader new ID")
+    return [load_assignment(str(folder)) for folder in folders]
+
+
+def _results_assignment(args: argparse.Namespace) -> Assignment:
+    """-a ID, else the kit's only assignment, else the one assignment a graded batch folder holds."""
+    if args.assignment:
+        return load_assignment(args.assignment)
+    folders = list_assignments(find_repo_root())
+    if len(folders) <= 1:
+        return load_assignment(None)
+    from grader.report import load_results
+
+    _require_results(args.outdir)
+    ids = {r.get("extra_data", {}).get("assignment_id") for r in load_results(args.outdir)}
+    if len(ids) == 1 and None not in ids:
+        return load_assignment(ids.pop())
+    known = ", ".join(folder.name for folder in folders)
+    raise GraderError(f"{args.outdir}: cannot tell which assignment these results are for; choose one with -a "
+                      f"({known})")
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from grader.grading import grade_files
+    from grader.grading import assignment_for, grade_files
     from grader.results import write_json_atomic
     from grader.summary import print_result
 
     from grader.grading import open_session
     from grader.sandbox import missing_essential_layers
 
-    assignment = load_assignment(args.assignment)
     if not args.submission.exists():
         raise GraderError(f"{args.submission}: no such file or folder; check the path")
+    assignment = load_assignment(args.assignment) if args.assignment else assignment_for(args.submission)
     session = open_session(assignment, [str(args.submission.resolve().parent)], insecure=args.insecure,
                            lang=args.lang)
     try:
@@ -190,7 +250,8 @@ def _batch(args: argparse.Namespace) -> int:
         args.outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GraderError(f"{args.outdir}: cannot create the output folder ({exc.strerror}); choose another -o") from None
-    plan = plan_batch(args.input, assignment, args.outdir, args.force)
+    plan = plan_batch(args.input, assignment, args.outdir, args.force, moodle_teams=args.moodle_teams or None)
+    _check_unattributed(plan, args.outdir, args.allow_unmatched)
     if plan.todo:
         # Checked here, once, rather than only in each grading process, where a failure breaks the
         # process pool with a traceback instead of one line.
@@ -219,6 +280,7 @@ def _batch(args: argparse.Namespace) -> int:
         if progress:
             progress.stop()
     students = {entry.student for entry in plan.entries}
+    write_batch_manifest(args.outdir, plan.layout, sorted(students), plan.unattributed)
     results = [r for r in load_results(args.outdir) if r["extra_data"].get("student") in students]
     rows = score_rows(results, roster)
     write_scores_csv(rows, args.outdir / "scores.csv")
@@ -239,11 +301,39 @@ def _say_missing_layers(missing: list[str]) -> None:
               "(see docs/security.md)", flush=True)
 
 
+def _check_unattributed(plan, outdir: Path, allow: bool) -> None:
+    """Every file no student was found for is printed and kept in OUT/unattributed.txt."""
+    from grader.summary import safe
+
+    path = outdir / "unattributed.txt"
+    if not plan.unattributed:
+        path.unlink(missing_ok=True)
+        return
+    path.write_text("".join(f"{safe(name)}\n" for name in plan.unattributed), encoding="utf-8")
+    for name in plan.unattributed:
+        print(f"warning: no student found for {safe(name)}", file=sys.stderr)
+    total = len(plan.unattributed) + sum(len(entry.files) for entry in plan.entries)
+    share = len(plan.unattributed) / max(total, 1)
+    print(f"{len(plan.unattributed)} of {total} files belong to no student (listed in {path})", file=sys.stderr)
+    if share > UNMATCHED_SHARE and not allow:
+        raise GraderError(f"{len(plan.unattributed)} of {total} files ({share:.0%}) belong to no student, more than "
+                          f"{UNMATCHED_SHARE:.0%}: check the download and {path}, or pass --allow-unmatched")
+
+
+def write_batch_manifest(outdir: Path, layout: str, students: list[str], unattributed: list[str]) -> None:
+    """Which students the latest batch input had: exports and uploads include these and no others."""
+    from grader.results import write_json_atomic
+
+    write_json_atomic(outdir / "batch.json", {"layout": layout, "students": students, "unattributed": unattributed})
+
+
 def _check(args: argparse.Namespace) -> int:
+    from grader.grading import assignment_for
     from grader.i18n import choose_language
     from grader.selfcheck import default_file, run_check
 
-    assignment = load_assignment(args.assignment)
+    guess = args.file is not None and not args.assignment and args.file.exists()
+    assignment = assignment_for(args.file) if guess else load_assignment(args.assignment)
     lang = choose_language(args.lang, assignment.language)
     path = args.file or default_file(assignment, lang)
     if not path.exists():
@@ -259,46 +349,74 @@ def _handout(args: argparse.Namespace) -> int:
     return 0
 
 
-def batch_rows(outdir: Path, roster_path: Path | None, assignment) -> list[dict]:
-    """Score rows of a graded batch folder, late policy applied."""
-    from grader.exporters import apply_late_policy
-    from grader.report import load_results, read_roster, score_rows
-
+def _require_results(outdir: Path) -> None:
     if not (outdir / "results").is_dir():
         raise GraderError(f"{outdir}: no results/ folder; run grader batch -o {outdir} first")
+
+
+def batch_rows(outdir: Path, roster_path: Path | None, assignment, scale: float | None = None) -> list[dict]:
+    """Score rows of a graded batch folder: the latest batch's students only, every group member,
+    late policy applied, scaled to the LMS's maximum when one is given."""
+    from grader.lms.scores import apply_late_policy, expand_groups, scale_rows
+    from grader.report import load_results, read_roster, score_rows
+
+    _require_results(outdir)
     results = [r for r in load_results(outdir) if r["extra_data"]["assignment_id"] == assignment.id]
+    current = _batch_students(outdir)
+    if current is not None:  # results of students no longer in the batch input are not exported
+        results = [r for r in results if r["extra_data"].get("student") in current]
     if not results:
         raise GraderError(f"{outdir}/results: no results for assignment {assignment.id}; check -a")
-    return apply_late_policy(score_rows(results, read_roster(roster_path) if roster_path else None), assignment)
+    rows = expand_groups(score_rows(results, read_roster(roster_path) if roster_path else None))
+    return scale_rows(apply_late_policy(rows, assignment), scale)
+
+
+def _batch_students(outdir: Path) -> set[str] | None:
+    import json
+
+    try:
+        return set(json.loads((outdir / "batch.json").read_text(encoding="utf-8"))["students"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a folder graded before the manifest existed: every result counts
 
 
 def _export(args: argparse.Namespace) -> int:
-    from grader.exporters import canvas_csv, moodle_csv, plain_csv
+    from grader.lms.canvas import canvas_csv
+    from grader.lms.moodle import moodle_csv
+    from grader.lms.scores import plain_csv
 
-    assignment = load_assignment(args.assignment)
-    rows = batch_rows(args.outdir, args.roster, assignment)
+    assignment = _results_assignment(args)
+    rows = batch_rows(args.outdir, args.roster, assignment, args.scale)
     skipped: list[str] = []
     if args.to == "canvas":
-        if not args.canvas_assignment_id:
-            raise GraderError("--to canvas needs --canvas-assignment-id (the number in the assignment's Canvas URL)")
-        text, skipped = canvas_csv(rows, assignment, args.canvas_assignment_id)
+        if not args.lms_assignment:
+            raise GraderError("--to canvas needs --lms-assignment (the number in the assignment's Canvas URL)")
+        text, skipped = canvas_csv(rows, assignment, args.lms_assignment)
     elif args.to == "moodle":
-        text, skipped = moodle_csv(rows, assignment)
+        text, skipped = moodle_csv(rows, assignment, lang=args.moodle_language)
     else:
         text = plain_csv(rows)
+    exported = len(rows) - len(skipped)
+    if skipped:
+        print(f"left out (no {args.to} id; add them to --roster): {', '.join(skipped[:10])}"
+              + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
+    if not exported:
+        raise GraderError(f"no student has a {args.to} id, so the gradebook would be empty: give --roster with "
+                          "the LMS ids (name,id,email), or grade the LMS's own download")
     try:
         args.output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise GraderError(f"{args.output}: cannot write ({exc.strerror}); choose another -o") from None
-    print(f"wrote {args.output}: {len(rows) - len(skipped)} students")
-    if skipped:
-        print(f"left out (no {args.to} id; add them to --roster): {', '.join(skipped[:10])}"
-              + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
+    unknown = sum(1 for r in rows if r.get("late_unknown"))
+    if unknown:
+        print(f"note: {unknown} late submission(s) have no submission time, so no kit penalty was applied; "
+              "'grader upload canvas' reads Canvas's seconds_late, or set late_policy = \"lms\"")
+    print(f"wrote {args.output}: {exported} students")
     return 0
 
 
 def _gradescope_build(args: argparse.Namespace) -> int:
-    from grader.gradescope import build_autograder
+    from grader.lms.gradescope import build_autograder
 
     files = build_autograder(load_assignment(args.assignment), args.output)
     print(f"wrote {args.output} ({len(files)} files): upload it as the assignment's autograder")
@@ -306,7 +424,7 @@ def _gradescope_build(args: argparse.Namespace) -> int:
 
 
 def _gradescope_run(args: argparse.Namespace) -> int:
-    from grader.gradescope import run_in_autograder
+    from grader.lms.gradescope import run_in_autograder
 
     result = run_in_autograder(args.root, load_assignment(args.assignment))
     print(f"score {result['score']:g}; wrote {args.root / 'results' / 'results.json'}")
@@ -316,57 +434,97 @@ def _gradescope_run(args: argparse.Namespace) -> int:
 def _upload_canvas(args: argparse.Namespace) -> int:
     import os
 
-    from grader.uploads import CanvasUploader, PostedState
+    from grader.lms.canvas import CanvasUploader
+    from grader.lms.posting import PostedState
 
-    rows = batch_rows(args.outdir, args.roster, load_assignment(args.assignment))
-    uploader = CanvasUploader(args.url, args.course, args.canvas_assignment, os.environ.get("CANVAS_TOKEN", ""))
-    name = f"canvas-{args.course}-{args.canvas_assignment}"
-    return _finish_upload(uploader.upload(rows, PostedState(args.outdir / "uploads" / f"{name}.json"),
-                                          dry_run=args.dry_run), args.outdir, name, args.dry_run)
+    assignment = _results_assignment(args)
+    rows = batch_rows(args.outdir, args.roster, assignment)
+    uploader = CanvasUploader(args.url, args.course, args.lms_assignment, os.environ.get("CANVAS_TOKEN", ""),
+                              dry_run=args.dry_run)
+    name = f"canvas-{args.course}-{args.lms_assignment}"
+    report = uploader.upload(rows, PostedState(args.outdir / "uploads" / f"{name}.json"), dry_run=args.dry_run,
+                             assignment=assignment)
+    return _finish_upload(report, args.outdir, name, args.dry_run)
 
 
 def _upload_lti(args: argparse.Namespace) -> int:
     import hashlib
 
-    from grader.uploads import LtiConfig, LtiUploader, PostedState
+    from grader.lms.lti import LtiConfig, LtiUploader
+    from grader.lms.posting import PostedState
 
+    assignment = _results_assignment(args)
     config = LtiConfig.load(args.config)
-    rows = batch_rows(args.outdir, args.roster, load_assignment(args.assignment))
-    name = "lti-" + hashlib.sha256(config.lineitem.encode()).hexdigest()[:12]
+    rows = batch_rows(args.outdir, args.roster, assignment)
     uploader = LtiUploader(config)
-    return _finish_upload(uploader.upload(rows, PostedState(args.outdir / "uploads" / f"{name}.json"),
-                                          dry_run=args.dry_run), args.outdir, name, args.dry_run)
+    lineitem = uploader.find_lineitem(assignment, rows, create=not args.dry_run)
+    name = "lti-" + hashlib.sha256((lineitem or config.lineitems_url() or "").encode()).hexdigest()[:12]
+    report = uploader.upload(rows, PostedState(args.outdir / "uploads" / f"{name}.json"), dry_run=args.dry_run)
+    return _finish_upload(report, args.outdir, name, args.dry_run)
 
 
 def _finish_upload(report, outdir: Path, name: str, dry_run: bool) -> int:
     path = outdir / "uploads" / f"{name}{'-dry-run' if dry_run else ''}-report.csv"
     report.write_csv(path)
     counts = ", ".join(f"{report.count(s)} {s}" for s in ("posted", "dry-run", "unchanged", "unknown", "stale",
-                                                           "skipped", "failed") if report.count(s))
+                                                           "invalid", "skipped", "failed") if report.count(s))
     print(f"{counts or 'nothing to send'}; per-student report: {path}")
+    if report.outcomes and not any(report.count(s) for s in ("posted", "dry-run", "unchanged", "stale")):
+        print("grader: error: no student could be matched to the LMS: give --roster with their LMS ids or "
+              "emails, or grade the LMS's own download", file=sys.stderr)
+        return 2
     return 1 if report.count("failed") else 0
 
 
+def _new(args: argparse.Namespace) -> int:
+    from grader.authoring import scaffold
+
+    root = args.root or _kit_root_or_here()
+    for path in scaffold(root, args.id, args.title):
+        print(f"wrote {path}")
+    print(f"next: write the reference and the tests (docs/authoring.md), then: grader selftest -a {args.id}")
+    return 0
+
+
+def _kit_root_or_here() -> Path:
+    try:
+        return find_repo_root()
+    except GraderError:
+        return Path.cwd()
+
+
 def _selftest(args: argparse.Namespace) -> int:
+    from grader.authoring import missing_parts
     from grader.selftest import run_selftest
 
-    return 0 if run_selftest(load_assignment(args.assignment)) else 1
+    # Without -a every assignment of the kit is tested; all must pass. An assignment still being
+    # written is told what is missing, in order, before anything is graded.
+    outcomes = []
+    for assignment in _kit_assignments(args):
+        missing = missing_parts(assignment)
+        for problem in missing:
+            print(f"selftest: {assignment.id}: missing: {problem}")
+        outcomes.append(not missing and run_selftest(assignment))
+    return 0 if all(outcomes) else 1
 
 
 def _template_build(args: argparse.Namespace) -> int:
     from grader.template import build_template
 
-    for path in build_template(load_assignment(args.assignment)):
-        print(f"wrote {path}")
+    for assignment in _kit_assignments(args):
+        for path in build_template(assignment):
+            print(f"wrote {path}")
     return 0
 
 
 def _template_check(args: argparse.Namespace) -> int:
     from grader.template import stale_template_files
 
-    stale = stale_template_files(load_assignment(args.assignment))
-    for path in stale:
-        print(f"out of date: {path} (run: grader template build)", file=sys.stderr)
+    stale = []
+    for assignment in _kit_assignments(args):
+        for path in stale_template_files(assignment):
+            stale.append(path)
+            print(f"out of date: {path} (run: grader template build -a {assignment.id})", file=sys.stderr)
     if not stale:
         print("student_template/ is up to date")
     return 1 if stale else 0

@@ -1,12 +1,13 @@
 """The public entry points: grade submissions into validated result dicts."""
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from typing import Union
 from pathlib import Path
 
-from grader.assignment import Assignment
+from grader.assignment import Assignment, find_repo_root, list_assignments, load_assignment
 from grader.errors import GraderError, SubmissionError
 from grader.i18n import choose_language
 from grader.results import build_result, now, validate
@@ -19,7 +20,7 @@ Loaded = Union[Submission, SubmissionError]
 
 def load_or_error(path: Path, assignment: Assignment) -> Loaded:
     """A submission, or the SubmissionError that says why it cannot be graded (scores 0)."""
-    return contained(lambda: load_submission(path, assignment.template_name), str(path))
+    return contained(lambda: load_submission(path, assignment.template_name, assignment.load_package), str(path))
 
 
 def contained(load: Callable[[], Submission], label: str) -> Loaded:
@@ -42,6 +43,63 @@ def contained(load: Callable[[], Submission], label: str) -> Loaded:
         return SubmissionError("unreadable", file=label, problem=type(exc).__name__)
 
 
+def assignment_for(path: Path, repo_root: Path | None = None) -> Assignment:
+    """The kit's only assignment, or the one ``path`` is plainly for: named like its template (or its
+    package), else defining more of the names only its reference defines than of any other's.
+
+    When that is a tie, the instructor chooses with -a rather than a student being graded
+    against the wrong tests.
+    """
+    folders = list_assignments(repo_root or find_repo_root())
+    if len(folders) <= 1:
+        return load_assignment(None, repo_root)
+    assignments = [load_assignment(str(folder)) for folder in folders]
+    loaded = {a.id: _load_quietly(path, a) for a in assignments}
+    named = [a for a in assignments if _named_for(loaded[a.id], a)]
+    if len(named) == 1:
+        return named[0]
+    own = _distinctive_names(assignments)
+    coverage = {a.id: len(own[a.id] & _defined_names(loaded[a.id])) / max(1, len(own[a.id])) for a in assignments}
+    best = max(coverage.values())
+    winners = [a for a in assignments if coverage[a.id] == best]
+    if best > 0 and len(winners) == 1:
+        return winners[0]
+    ids = ", ".join(assignment.id for assignment in assignments)
+    raise GraderError(f"{path}: cannot tell which assignment it is for; choose one with -a ({ids})")
+
+
+def _load_quietly(path: Path, assignment: Assignment) -> Submission | None:
+    try:
+        return load_submission(path, assignment.template_name, assignment.load_package)
+    except SubmissionError:
+        return None
+
+
+def _named_for(submission: Submission | None, assignment: Assignment) -> bool:
+    if submission is None:
+        return False
+    stem = Path(submission.chosen).stem
+    return submission.package is not None or stem == assignment.template_name \
+        or stem.endswith("_" + assignment.template_name)
+
+
+_TOP_LEVEL = re.compile(r"^(?:def|class)\s+(\w+)", re.M)
+
+
+def _defined_names(submission: Submission | None) -> set[str]:
+    """Top-level def/class names, read as text: a file that does not parse still shows them."""
+    if submission is None:
+        return set()
+    return {name for cell in submission.cells for name in _TOP_LEVEL.findall(cell)}
+
+
+def _distinctive_names(assignments: list[Assignment]) -> dict[str, set[str]]:
+    defined = {a.id: set(_TOP_LEVEL.findall(a.reference.read_text(encoding="utf-8"))) if a.reference else set()
+               for a in assignments}
+    return {a.id: defined[a.id] - set().union(*(names for other, names in defined.items() if other != a.id))
+            for a in assignments}
+
+
 def grade_loaded(assignment: Assignment, submissions: list[tuple[str, Loaded]], session: Session,
                  *, insecure: bool = False) -> list[dict]:
     """Grade ``(label, submission)`` pairs in one pytest session; one validated result each."""
@@ -53,11 +111,16 @@ def grade_loaded(assignment: Assignment, submissions: list[tuple[str, Loaded]], 
         result = build_result(assignment, run, label=label, started_at=started, insecure=insecure,
                               assignment_hash=fingerprint, lang=session.lang)
         # Signs of reaching for the grader rather than solving the assignment: shown, never scored.
-        result["extra_data"]["review"] = (review_reasons(submission.cells, session.lang, run.untagged_replies)
+        result["extra_data"]["review"] = (review_reasons(_sources(submission), session.lang, run.untagged_replies)
                                           if isinstance(submission, Submission) else [])
         validate(result)
         results.append(result)
     return results
+
+
+def _sources(submission: Submission) -> list[str]:
+    """Every source the worker runs: a package's files too, not only its graded module."""
+    return list(submission.package["files"].values()) if submission.package else submission.cells
 
 
 def open_session(assignment: Assignment, hide: list[str], *, insecure: bool = False, slot: int = 0,

@@ -278,7 +278,7 @@ class StudentHandle:
             return
         self._worker = new_worker(self._zygote, self._slot, self._limits)
         try:
-            self._worker.launch(self.submission.cells, self.submission.notebook)
+            self._worker.launch(self.submission.cells, self.submission.notebook, self.submission.package)
             self._queued = {}
             self._queue_from(None)
         except WorkerFailure:
@@ -290,7 +290,7 @@ class StudentHandle:
             self.close()
             self._queued = {}
             self._worker = new_worker(self._zygote, self._slot, self._limits)
-            self._worker.launch(self.submission.cells, self.submission.notebook)
+            self._worker.launch(self.submission.cells, self.submission.notebook, self.submission.package)
         if self.next is not None:
             self.next.prestart()
             self.next = None

@@ -139,6 +139,9 @@ def _public_config(assignment: Assignment, public_names: set[str], language: str
              'probes = "probes.py"', f"template_name = {json.dumps(assignment.template_name)}",
              *([f"language = {json.dumps(language)}"] if language else []), "", "[limits]"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in limits.items()]
+    lines += ["", "[load]", f"on_error = {json.dumps(assignment.load_on_error)}"]
+    if assignment.load_package:
+        lines.append(f"package = {json.dumps(assignment.load_package)}")
     lines += ["", "[points]"]
     lines += [f"{name} = {value:g}" for name, value in assignment.points.items() if name.split("[")[0] in public_names]
     return "\n".join(lines) + "\n"

@@ -234,6 +234,10 @@ def student_error_message(error: StudentError, hidden: bool) -> Message:
 # Probes that set a function's input and output themselves: a missing attribute there is not __call__'s fault.
 _PROBES_WITHOUT_CALL = {"backward_alone"}
 _MISSING_ATTRIBUTE = re.compile(r"has no attribute '(\w+)'")
+# A plain number reached the graph (or, for ``generation``, which only stage 2's __call__ reads, an
+# ndarray did): the operand was never wrapped with as_variable.
+_PLAIN_OPERAND = re.compile(r"^'(?:(?:float|int)' object has no attribute '(?:data|grad|creator|generation)'"
+                            r"|numpy\.\w+' object has no attribute 'generation')")
 _ATTRIBUTE_HINTS = {"input": "hint.call_links", "output": "hint.call_links", "creator": "hint.creator",
                     "grad": "hint.grad_attribute"}
 
@@ -258,6 +262,8 @@ def likely_bug(error: StudentError) -> str | None:
         return "hint.not_defined"
     if error.message.startswith("'NoneType' object") and match.group(1) in ("input", "output", "backward"):
         return "hint.creator"  # a function was expected where a creator was None: set_creator was not called
+    if _PLAIN_OPERAND.match(error.message):
+        return "hint.as_variable"
     hint = _ATTRIBUTE_HINTS.get(match.group(1))
     if hint == "hint.call_links" and error.probe in _PROBES_WITHOUT_CALL:
         return None

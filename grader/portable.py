@@ -69,7 +69,7 @@ class PortableWorker:
         self.launch(cells, notebook)
         return self.wait_ready(timeout)
 
-    def launch(self, cells: list[str], notebook: bool) -> None:
+    def launch(self, cells: list[str], notebook: bool, package: dict | None = None) -> None:
         self._folder = tempfile.mkdtemp(prefix="grader-check-")
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    PYTHONDONTWRITEBYTECODE="1", PYTHONIOENCODING="utf-8",
@@ -83,7 +83,10 @@ class PortableWorker:
             raise WorkerFailure("protocol", Message("worker.setup")) from None
         for target in (self._read_replies, self._read_output, self._write_requests):
             threading.Thread(target=target, daemon=True).start()
-        self._queue({"op": "load", "cells": cells, "notebook": notebook, "nonce": self._nonce})
+        load = {"op": "load", "cells": cells, "notebook": notebook, "nonce": self._nonce}
+        if package is not None:  # the book's package shape (see child.load_package)
+            load["package"] = package
+        self._queue(load)
 
     def wait_ready(self, timeout: float) -> dict:
         self._wait(lambda: self.ready is not None, timeout, "loading")

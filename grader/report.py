@@ -24,6 +24,7 @@ SCORE_COLUMNS = ("student", "name", *ID_COLUMNS, "score", "max_score", "status",
 class RosterRow:
     name: str
     ids: dict[str, str]
+    group: str = ""  # a group assignment's group name: members share its submission's grade
 
 
 def read_roster(path: Path) -> list[RosterRow]:
@@ -44,9 +45,10 @@ def read_roster(path: Path) -> list[RosterRow]:
         row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
         ids = {key: row[key] for key in ID_COLUMNS if row.get(key)}
         if row.get("id"):
+            # The LMS user id is Canvas's; Moodle's worksheet needs the download's per-assignment
+            # participant number, which a user id is not (it would grade someone else).
             ids.setdefault("canvas_user_id", row["id"])
-            ids.setdefault("moodle_participant", row["id"])
-        rows.append(RosterRow(name=row["name"], ids=ids))
+        rows.append(RosterRow(name=row["name"], ids=ids, group=row.get("group", "")))
     return rows
 
 
@@ -74,11 +76,14 @@ def score_rows(results: list[dict], roster: list[RosterRow] | None) -> list[dict
                 if _same_person(row, person):
                     matched.add(id(person))
                     row["name"] = person.name
+                    # The roster supplies the ids a download lacks (a plain folder has none).
+                    row.update({k: v for k, v in person.ids.items() if not row.get(k)})
+                    row["group"] = person.group
                     break
         for person in roster:
             if id(person) not in matched:
                 rows.append({"student": re.sub(r"[^\w.-]+", "_", person.name).strip("_"), "name": person.name,
-                             **person.ids, "score": 0, "max_score": results[0]["max_score"] if results else "",
+                             **person.ids, "group": person.group, "score": 0, "max_score": results[0]["max_score"] if results else "",
                              "status": "missing", "late": "", "reason": "no submission"})
     return sorted(rows, key=lambda r: (r["student"], r.get("status", "")))
 
@@ -99,6 +104,9 @@ def _row(result: dict) -> dict:
             "late": "yes" if extra.get("late") else "", "submitted_at": extra.get("submitted_at") or "",
             "submission_sha256": extra.get("submission_sha256") or "",
             "chosen_file": extra.get("chosen_file") or "", "reason": extra.get("error") or "",
+            "graded_at": extra.get("finished_at") or "", "group_members": extra.get("group_members") or [],
+            # A Moodle team folder is its group: roster rows with this group name are its members.
+            "group": extra.get("name", "") if str(extra.get("student", "")).startswith("team_") else "",
             "review": [str(reason) for reason in extra.get("review") or []]}
 
 

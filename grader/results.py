@@ -82,8 +82,11 @@ def _load_warning(submission: Submission, error: dict) -> Message:
         where = Message("summary.cell", {"cell": submission.cell_number(error["cell"])}) if error.get("cell") else ""
         return Message("summary.cell_warning", {"where": where, "line": error.get("line"),
                                                 "type": error["type"], "message": error.get("message", "")})
+    source = submission.cells[0]
+    if submission.package and error.get("file") in submission.package["files"]:  # which file of the package
+        source = submission.package["files"][error["file"]]
     return Message("summary.partial_load", {"line": error.get("line", "?"), "type": error["type"],
-                                            "source": source_line(submission.cells[0], error.get("line"))})
+                                            "source": source_line(source, error.get("line"))})
 
 
 def source_line(source: str, line: object) -> str:

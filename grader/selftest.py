@@ -22,7 +22,7 @@ from grader.assignment import Assignment
 from grader.batch import BatchPlan, default_jobs, load_entry, result_path, run_batch
 from grader.errors import GraderError
 from grader.grading import grade_files
-from grader.layouts import Entry
+from grader.lms.layouts import Entry
 from grader.mutants import Mutant, generate
 from grader.template import stale_template_files, template_files
 from grader.variants import Variant, find_variants, variant_problems

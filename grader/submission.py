@@ -20,6 +20,10 @@ GRADABLE = (".py", ".ipynb")
 MAX_FILE_BYTES = 5 << 20
 MAX_ZIP_BYTES = 50 << 20
 _IGNORED_PARTS = ("__MACOSX", "__pycache__", ".ipynb_checkpoints")
+MAX_PACKAGE_FILES = 64
+# A package file the worker may write and import: identifiers joined by "/", ending in .py
+# (no "..", no absolute path, nothing outside the package's folder).
+_IMPORTABLE = re.compile(r"^[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*\.py$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,9 @@ class Submission:
     cells: list[str]
     notebook: bool
     sha256: str
+    # The book's package shape: {"module": "dezero.core_simple", "files": {relative path: source}}.
+    # The worker imports the package; ``cells`` then holds the graded module's own source.
+    package: dict | None = None
     cell_numbers: tuple[int, ...] = ()  # a notebook's code cells' positions among all its cells (Jupyter's view)
 
     def cell_number(self, index: object) -> object:
@@ -40,7 +47,7 @@ class Submission:
         return index
 
 
-def load_submission(path: Path, preferred_stem: str | None = None) -> Submission:
+def load_submission(path: Path, preferred_stem: str | None = None, package: str | None = None) -> Submission:
     """Read ``path``; GraderError if it cannot be read at all, SubmissionError if it is not gradable.
 
     ``path`` itself is the instructor's (or Gradescope's) choice and may be a link; nothing
@@ -53,8 +60,18 @@ def load_submission(path: Path, preferred_stem: str | None = None) -> Submission
         files = _collect(path)
     except OSError as exc:
         raise GraderError(f"{path}: cannot be read ({exc.strerror}); check its permissions") from None
-    name, data = choose(files, preferred_stem, label=str(path))
-    return parse(name, data, label=str(path))
+    return select(files, preferred_stem, str(path), package)
+
+
+def select(files: dict[str, bytes], preferred_stem: str | None, label: str, package: str | None = None) -> Submission:
+    """The submission among ``files``: a file named like the template, else the package holding
+    ``package`` (when the assignment accepts one), else the file ``choose`` picks."""
+    if package and not _named_like(files, preferred_stem) and first_problem(files) is None:
+        found = find_package(files, package)
+        if found is not None:
+            return parse_package(found, package, label)
+    name, data = choose(files, preferred_stem, label=label)
+    return parse(name, data, label=label)
 
 
 def parse(name: str, data: bytes, label: str) -> Submission:
@@ -107,6 +124,54 @@ def _readable(item: tuple[str, bytes]) -> tuple[str, bytes]:
     if isinstance(item[1], Unread):
         raise item[1].problem  # the chosen file was too large to read
     return item
+
+
+def _is_named(name: str, preferred_stem: str | None) -> bool:
+    stem = PurePosixPath(name).stem
+    return bool(preferred_stem) and (stem == preferred_stem or stem.endswith("_" + preferred_stem))
+
+
+def _named_like(files: dict[str, bytes], preferred_stem: str | None) -> bool:
+    return any(n.lower().endswith(GRADABLE) and _is_named(n, preferred_stem) for n in files)
+
+
+def find_package(files: dict[str, bytes], module: str) -> dict[str, bytes] | None:
+    """The .py files of the package holding ``module`` ("dezero.core_simple"), relative to the folder
+    that holds the package (the shallowest one if a zip nests it), or None if there is no such package."""
+    top = module.split(".")[0]
+    target = module.replace(".", "/") + ".py"
+    if "__init__.py" in files and target.split("/", 1)[-1] in files:  # the package folder itself was given
+        files = {f"{top}/{name}": data for name, data in files.items()}
+    prefixes = sorted({name[: len(name) - len(target)] for name in files
+                       if name == target or name.endswith("/" + target)}, key=lambda p: (len(p), p))
+    for prefix in prefixes:
+        if f"{prefix}{top}/__init__.py" in files:
+            return {name[len(prefix):]: data for name, data in files.items()
+                    if name.startswith(f"{prefix}{top}/") and _IMPORTABLE.match(name[len(prefix):])}
+    return None
+
+
+def parse_package(files: dict[str, bytes], module: str, label: str) -> Submission:
+    """A package as one submission: every .py decoded, the graded module's source as its one cell."""
+    unread = next((data for data in files.values() if isinstance(data, Unread)), None)
+    if unread is not None:
+        raise unread.problem  # a package file too large to read
+    if len(files) > MAX_PACKAGE_FILES or sum(map(len, files.values())) > MAX_FILE_BYTES:
+        raise SubmissionError("package_too_large", file=label, count=MAX_PACKAGE_FILES, mib=MAX_FILE_BYTES >> 20)
+    digest = hashlib.sha256()
+    sources = {}
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name] + b"\0")
+        try:
+            sources[name] = files[name].decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SubmissionError("not_utf8", file=f"{label} ({name})", byte=f"{files[name][exc.start]:02x}",
+                                  offset=exc.start) from None
+    chosen = module.replace(".", "/") + ".py"
+    if not sources[chosen].strip():
+        raise SubmissionError("empty", file=f"{label} ({chosen})")
+    return Submission(label=label, chosen=chosen, cells=[sources[chosen]], notebook=False,
+                      sha256=digest.hexdigest(), package={"module": module, "files": sources})
 
 
 def _collect(path: Path) -> dict[str, bytes]:

@@ -87,7 +87,9 @@ def _notebook(source: str, assignment: Assignment) -> str:
             cells.append(nbformat.v4.new_markdown_cell(note.strip()))
         cells.append(nbformat.v4.new_code_cell(chunk))
     if "try_it" in texts:
-        cells += [nbformat.v4.new_markdown_cell(texts["try_it"].strip()), nbformat.v4.new_code_cell(_TRY_IT)]
+        # notebook.toml's try_it_code is the demo cell; stage 1's predates that setting.
+        code = notes.get("try_it_code", _TRY_IT).strip()
+        cells += [nbformat.v4.new_markdown_cell(texts["try_it"].strip()), nbformat.v4.new_code_cell(code)]
     for number, cell in enumerate(cells):
         cell["id"] = f"cell-{number}"  # stable ids keep the file reproducible
     notebook = nbformat.v4.new_notebook(cells=cells, metadata={

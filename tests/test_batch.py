@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 
 def batch(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "grader.cli", "batch", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "grader.cli", "batch", "-a", "stage1_autodiff", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -77,7 +77,7 @@ def test_rerun_regrades_nothing_and_output_is_deterministic(tmp_path):
 
 def test_killed_batch_resumes_without_regrading(tmp_path):
     source, out = canvas_zip(tmp_path / "c.zip", 30), tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(source), "-o", str(out), "-j", "1"],
+    process = subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", "-a", "stage1_autodiff", str(source), "-o", str(out), "-j", "1"],
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list((out / "results").glob("*.json"))) < 8:

@@ -89,7 +89,9 @@ def test_cli_unknown_assignment_is_one_line_and_nonzero(tmp_path):
 
 
 def test_selftest_passes():
+    """Without -a, selftest checks every assignment of the kit."""
     done = subprocess.run([sys.executable, "-m", "grader.cli", "selftest"], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "variants: " in done.stdout and "mutants: killed " in done.stdout  # the tests proved, not only run
+    assert "stage1_autodiff ok" in done.stdout and "stage2_natural_code ok" in done.stdout

@@ -143,7 +143,7 @@ def start(args: list[str], **kwargs) -> subprocess.Popen:
 def test_grade_killed_while_a_worker_runs(tmp_path, name, phase_seconds):
     marker = str(tmp_path)
     shutil.copy(HOSTILE / name, tmp_path / name)
-    grading = start(["-m", "grader.cli", "grade", str(tmp_path / name), "-o", str(tmp_path / "r.json")])
+    grading = start(["-m", "grader.cli", "grade", "-a", "stage1_autodiff", str(tmp_path / name), "-o", str(tmp_path / "r.json")])
     try:
         wait_for(lambda: sandboxed(marker), 60, "a worker started")
         time.sleep(phase_seconds)
@@ -164,7 +164,7 @@ def _class_folder(tmp_path: Path, source: Path, count: int) -> Path:
 def test_batch_killed_between_submissions(tmp_path):
     folder = _class_folder(tmp_path, EXAMPLES / "correct.py", 9)  # chunks of 3: killed after the first
     out = tmp_path / "out"
-    grading = start(["-m", "grader.cli", "batch", str(folder), "-o", str(out), "-j", "1"])
+    grading = start(["-m", "grader.cli", "batch", "-a", "stage1_autodiff", str(folder), "-o", str(out), "-j", "1"])
     try:
         wait_for(lambda: any((out / "results").glob("*.json")), 120, "a first result written")
         assert grading.poll() is None, "the batch ended before the phase under test"
@@ -179,7 +179,7 @@ def test_batch_with_two_grading_processes_killed_while_probing(tmp_path):
     # Two grading processes normally need a class of 300; the planner's threshold is lowered here.
     script = ("import sys, grader.batch, grader.cli; grader.batch.SUBMISSIONS_PER_PROCESS = 1; "
               "sys.exit(grader.cli.main(sys.argv[1:]))")
-    grading = start(["-c", script, "batch", str(folder), "-o", str(tmp_path / "out"), "-j", "2"])
+    grading = start(["-c", script, "batch", "-a", "stage1_autodiff", str(folder), "-o", str(tmp_path / "out"), "-j", "2"])
     try:
         wait_for(lambda: len({_uid(pid) for pid in sandboxed(marker)}) >= 2, 120, "workers in two slots")
         time.sleep(1.0)

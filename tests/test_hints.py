@@ -17,6 +17,10 @@ def _error(kind, message="", where=None, probe="forward"):
     (_error("AttributeError", "'Variable' object has no attribute 'creator'", "backward", "grad"), "hint.creator"),
     (_error("AttributeError", "module 'submission' has no attribute 'exp'", None), "hint.not_defined"),
     (_error("AttributeError", "'NoneType' object has no attribute 'input'", "backward", "grad"), "hint.creator"),
+    # Stage 2: a constant reached Function.__call__ unwrapped (as_variable forgotten).
+    (_error("AttributeError", "'float' object has no attribute 'data'", "__call__", "operator"), "hint.as_variable"),
+    (_error("AttributeError", "'numpy.ndarray' object has no attribute 'generation'", "<genexpr>", "operator"),
+     "hint.as_variable"),
 ])
 def test_hint_where_the_evidence_points(error, hint):
     assert likely_bug(error) == hint
@@ -29,6 +33,9 @@ def test_hint_where_the_evidence_points(error, hint):
     _error("RecursionError", "maximum recursion depth exceeded", "helper", "grad"),
     _error("AttributeError", "'Exp' object has no attribute 'outputs'", "backward", "grad"),
     _error("ValueError", "has no attribute 'input'", "backward", "grad"),
+    # An ndarray stored where a Variable belongs is not evidence of as_variable in stage 1 (no generation).
+    _error("AttributeError", "'numpy.ndarray' object has no attribute 'shape_'", "backward", "grad"),
+    _error("AttributeError", "'Variable' object has no attribute 'generation'", "__call__", "operator"),
 ])
 def test_no_hint_without_evidence(error):
     assert likely_bug(error) is None

@@ -17,12 +17,15 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from conftest import EXAMPLES, ROOT
-from grader import layouts
+from grader.lms import layouts
 from grader.batch import load_entry, plan_batch
 from grader.errors import SubmissionError
-from grader.exporters import apply_late_policy, canvas_csv, moodle_csv, plain_csv
+from grader.lms.canvas import canvas_csv
+from grader.lms.moodle import moodle_csv
+from grader.lms.scores import apply_late_policy, plain_csv
 from grader.grading import load_or_error
-from grader.layouts import discover, read_tree
+from grader.lms.discover import discover
+from grader.lms.layouts import read_tree
 from grader.report import score_rows, write_scores_csv
 from grader.submission import Submission, load_submission
 
@@ -69,7 +72,7 @@ def test_any_unexpected_failure_while_loading_is_that_students_error_row(tmp_pat
     def explode(*args, **kwargs):
         raise KeyError("a library bug a crafted file triggers")
 
-    monkeypatch.setattr(grader.batch, "parse", explode)
+    monkeypatch.setattr(grader.batch, "select", explode)
     entry = layouts.Entry(student="mallory", name="mallory", files={"a.py": b"x = 1\n"})
     assert error_key(load_entry(entry, assignment)) == "submission.unreadable"
 
@@ -313,7 +316,7 @@ def test_check_table_shows_hostile_text_without_obeying_it(assignment, monkeypat
 
 def test_gradescope_run_writes_results_json_whatever_goes_wrong(tmp_path, assignment, monkeypatch):
     import grader.grading
-    from grader.gradescope import run_in_autograder
+    from grader.lms.gradescope import run_in_autograder
 
     def explode(*args, **kwargs):
         raise RecursionError("maximum recursion depth exceeded")
@@ -380,7 +383,7 @@ def test_planning_a_class_with_a_zip_bomb_keeps_memory_bounded(tmp_path):
     assert (cls / "mallory.zip").stat().st_size < 1 << 20
     # VmHWM, not ru_maxrss: ru_maxrss of a child process counts the parent's resident memory copied
     # at fork, so it grew with the test run (this test failed after 400 others, not alone).
-    code = ("import re, sys; from pathlib import Path; from grader.layouts import discover, read_tree; "
+    code = ("import re, sys; from pathlib import Path; from grader.lms.discover import discover; from grader.lms.layouts import read_tree; "
             "layout, entries = discover(read_tree(Path(sys.argv[1]))); "
             "hwm = re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text()).group(1); "
             "print(len(entries), int(hwm) // 1024)")

@@ -34,7 +34,7 @@ def test_batch_with_a_link_a_deep_notebook_and_a_corrupt_zip_grades_everyone_els
     (cls / "alice.ipynb").write_text(deep_notebook())
     (cls / "bob.zip").write_bytes((HOSTILE / "corrupt_deflate.zip").read_bytes())
     (cls / "carol.py").write_bytes((EXAMPLES / "correct.py").read_bytes())
-    done = cli("batch", cls, "-o", tmp_path / "out", "-j", "1")
+    done = cli("batch", "-a", "stage1_autodiff", cls, "-o", tmp_path / "out", "-j", "1")
     assert done.returncode == 0, done.stderr
     rows = {r["student"]: r for r in csv.DictReader((tmp_path / "out" / "scores.csv").open())}
     assert rows["carol"]["score"] == "65" and rows["carol"]["status"] == "graded"
@@ -46,14 +46,14 @@ def test_batch_with_a_link_a_deep_notebook_and_a_corrupt_zip_grades_everyone_els
 def test_grade_of_a_folder_with_a_link_scores_zero_and_says_why(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "dezero_stage1.py").symlink_to(REFERENCE)
-    done = cli("grade", tmp_path / "sub", "-o", tmp_path / "r.json")
+    done = cli("grade", "-a", "stage1_autodiff", tmp_path / "sub", "-o", tmp_path / "r.json")
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["score"] == 0 and "link" in result["extra_data"]["error"]
 
 
 def test_grade_terminal_shows_escapes_and_markup_as_text(tmp_path):
-    done = cli("grade", HOSTILE / "terminal_escapes.py", "-o", tmp_path / "r.json",
+    done = cli("grade", "-a", "stage1_autodiff", HOSTILE / "terminal_escapes.py", "-o", tmp_path / "r.json",
                env=dict(os.environ, TERM="xterm-256color", COLUMNS="200"))
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "r.json").read_text())
@@ -65,7 +65,7 @@ def test_grade_terminal_shows_escapes_and_markup_as_text(tmp_path):
 @pytest.fixture(scope="module")
 def autograder(tmp_path_factory):
     archive = tmp_path_factory.mktemp("gs") / "autograder.zip"
-    done = cli("gradescope", "build", "-o", archive)
+    done = cli("gradescope", "build", "-a", "stage1_autodiff", "-o", archive)
     assert done.returncode == 0, done.stderr
     return archive
 

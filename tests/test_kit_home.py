@@ -22,7 +22,7 @@ def test_from_a_folder_outside_the_kit_the_kit_is_still_found(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(grader.assignment, "__file__", str(ROOT / "grader" / "assignment.py"))
     assert find_repo_root() == ROOT
-    assert load_assignment().id == "stage1_autodiff"
+    assert load_assignment("stage1_autodiff").id == "stage1_autodiff"
 
 
 def test_a_kit_installed_with_pip_finds_the_folder_it_was_installed_from(tmp_path, monkeypatch):

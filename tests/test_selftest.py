@@ -59,10 +59,12 @@ def test_a_buggy_variant_without_a_declaration_is_refused(tmp_path):
         find_variants(tmp_path)
 
 
-def test_the_kit_declares_every_buggy_variant_and_enough_of_them():
-    variants = find_variants(ASSIGNMENT)
+@pytest.mark.parametrize("assignment, correct, buggy", [(ASSIGNMENT, 10, 5),
+                                                        (ROOT / "assignments" / "stage2_natural_code", 8, 6)])
+def test_the_kit_declares_every_buggy_variant_and_enough_of_them(assignment, correct, buggy):
+    variants = find_variants(assignment)
     kinds = [v.kind for v in variants]
-    assert kinds.count("correct") >= 10 and kinds.count("buggy") >= 5
+    assert kinds.count("correct") >= correct and kinds.count("buggy") >= buggy
     assert any(v.path.suffix == ".ipynb" for v in variants if v.kind == "correct")
     assert all(v.expect_fail for v in variants if v.kind == "buggy")
 

@@ -5,7 +5,9 @@ answers probe requests. Everything it sends back is plain data (see ``grader.wir
 """
 from __future__ import annotations
 
+import importlib
 import os
+import re
 import sys
 import traceback
 import types
@@ -36,7 +38,10 @@ def serve(sock, probes: dict[str, Callable[..., Any]], layers: dict[str, str]) -
     # The grader's per-worker secret: every message this loop sends carries it, so a reply written
     # to the socket by other means (student code on the raw fd) is told apart and dropped.
     tag = request.pop("nonce", None)
-    module, load_report = load_submission(request.get("cells") or [], request.get("notebook", False))
+    if isinstance(request.get("package"), dict):  # the book's package shape (see load_package)
+        module, load_report = load_package(request["package"])
+    else:
+        module, load_report = load_submission(request.get("cells") or [], request.get("notebook", False))
     _flush_output()  # output printed while loading belongs before "ready" in the report
     send({"event": "ready", "layers": layers, **load_report, "tag": tag})
     while True:
@@ -131,6 +136,46 @@ def load_submission(cells: list[str], notebook: bool) -> tuple[types.ModuleType,
     return module, {"load_errors": errors, "defined": _own_definitions(module)}
 
 
+def load_package(package: dict) -> tuple[types.ModuleType, dict]:
+    """Write the package's files below WORKDIR and import ``package["module"]`` as ``import`` would.
+
+    The package's ``__init__`` runs first (the book's calls ``setup_variable()`` there); what the
+    graded module defined before an error is kept, as for a ``.py``.
+    """
+    os.makedirs(WORKDIR, exist_ok=True)
+    os.chdir(WORKDIR)
+    name = str(package.get("module"))
+    for relative, source in (package.get("files") or {}).items():
+        if not _IMPORTABLE.match(str(relative)):  # checked by the trusted side too: never write outside WORKDIR
+            continue
+        path = os.path.join(WORKDIR, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(str(source))
+    sys.dont_write_bytecode = True
+    sys.path.insert(0, WORKDIR)
+    errors = []
+    try:
+        importlib.import_module(name.split(".")[0])
+        importlib.import_module(name)
+    except BaseException as exc:  # noqa: BLE001 - SyntaxError, SystemExit and the rest, as data
+        if isinstance(exc, SyntaxError):
+            where, line, text = str(exc.filename or ""), exc.lineno, str(exc.msg)
+        else:
+            frames = [f for f in _student_frames(exc, SUBMISSION_FILE) if f.name == "<module>"] or [None]
+            where, line = (frames[0].filename, frames[0].lineno) if frames[0] else ("", None)
+            text = _first_line(exc)
+        errors.append({"type": type(exc).__name__, "message": text, "line": line, "cell": None,
+                       "file": os.path.relpath(where, WORKDIR) if where.startswith(WORKDIR + "/") else None})
+    module = sys.modules.get(name)
+    if not isinstance(module, types.ModuleType):
+        module = types.ModuleType(name)
+    return module, {"load_errors": errors, "defined": _own_definitions(module)}
+
+
+_IMPORTABLE = re.compile(r"^[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*\.py$", re.ASCII)
+
+
 def _own_definitions(module: types.ModuleType) -> list[str]:
     """Functions and classes the submission itself defined (not imported names such as ``np``)."""
     return sorted(name for name, value in vars(module).items()
@@ -178,7 +223,8 @@ def _first_line(exc: BaseException) -> str:
 def _student_frames(exc: BaseException, label: str) -> list:
     try:
         return [frame for frame in traceback.extract_tb(exc.__traceback__)
-                if frame.filename in (label, SUBMISSION_FILE) or frame.filename.startswith("<cell")]
+                if frame.filename in (label, SUBMISSION_FILE) or frame.filename.startswith("<cell")
+                or frame.filename.startswith(WORKDIR + "/")]  # a package's modules (load_package)
     except BaseException:  # noqa: BLE001
         return []
 

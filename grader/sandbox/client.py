@@ -183,11 +183,11 @@ class Worker:
     _nonce: str = ""
     untagged: int = 0  # replies without this worker's nonce: not from its dispatcher, dropped (review flag)
 
-    def start(self, cells: list[str], notebook: bool, timeout: float) -> dict:
-        self.launch(cells, notebook)
+    def start(self, cells: list[str], notebook: bool, timeout: float, package: dict | None = None) -> dict:
+        self.launch(cells, notebook, package)
         return self.wait_ready(timeout)
 
-    def launch(self, cells: list[str], notebook: bool) -> None:
+    def launch(self, cells: list[str], notebook: bool, package: dict | None = None) -> None:
         """Fork the worker and hand it the code, without waiting: it loads while we do other work."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_read, out_write = os.pipe()
@@ -200,7 +200,10 @@ class Worker:
         self._sock.setblocking(False)
         os.set_blocking(out_read, False)
         self._nonce = secrets.token_hex(16)
-        self._queue({"op": "load", "cells": cells, "notebook": notebook, "nonce": self._nonce})
+        load = {"op": "load", "cells": cells, "notebook": notebook, "nonce": self._nonce}
+        if package is not None:  # the book's package shape: the worker imports it (see child.load_package)
+            load["package"] = package
+        self._queue(load)
 
     def wait_ready(self, timeout: float) -> dict:
         """The worker's "ready" message, cleaned: ``load_errors`` bounded, ``layers`` only as claimed.

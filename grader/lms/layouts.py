@@ -1,7 +1,8 @@
-"""Recognising class-wide downloads: Canvas, Moodle, Gradescope exports and plain folders.
+"""What every class download shares: reading it safely, ``Entry``, student keys, plain folders.
 
-Each layout turns a tree of files into ``Entry`` objects: one student, the ids the LMS uses
-for them, a late flag, and that student's files. Nothing here runs or parses student code.
+Each platform's module (``canvas``, ``moodle``, ``gradescope``) turns its own download into
+``Entry`` objects: one student, the ids the LMS uses for them, a late flag, and that student's
+files; ``discover`` picks the platform. Nothing here runs or parses student code.
 """
 from __future__ import annotations
 
@@ -21,17 +22,8 @@ MAX_FILE_BYTES = 20 << 20
 # What all the students' own zips inside a plain class folder may unzip to, together: each is
 # capped at MAX_ZIP_BYTES, and this bounds a class of small zips that each inflate to the cap.
 MAX_NESTED_ZIP_BYTES = 256 << 20
-_PERSON_IDS = ("canvas_user_id", "canvas_anonymous_id", "moodle_participant", "sid", "email")
+_PERSON_IDS = ("canvas_user_id", "canvas_anonymous_id", "moodle_participant", "moodle_group", "sid", "email")
 _JUNK = ("__MACOSX", ".DS_Store", "__pycache__", ".ipynb_checkpoints", "Thumbs.db")
-
-# Canvas: <sortablename>[_LATE]_<userid|anon_id>_<attachmentid>_<filename>; name omitted when anonymous.
-_CANVAS = re.compile(r"^(?:(?P<name>[^\W_]+)_)?(?:(?P<late>LATE)_)?(?P<uid>\d+|anon_[A-Za-z0-9]+)_"
-                     r"(?:(?P<attachment>\d+)_(?P<file>.+)|(?P<kind>text|link)\.html)$")
-# Moodle: "<Full Name>_<participant>_assignsubmission_<plugin>" folders, or the flat "..._<file>" form.
-# The full name is the student's to choose, so a folder is split at its *last* marker (greedy
-# name): a name that embeds another participant's "_<id>_assignsubmission_file" stays a name.
-_MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<pid>\d+)_assignsubmission_(?P<plugin>file|onlinetext)$")
-_MOODLE = re.compile(r"^(?P<name>.+)_(?P<pid>\d+)_assignsubmission_(?P<plugin>file|onlinetext)(?:_(?P<file>.+))?$")
 
 
 @dataclass
@@ -45,6 +37,8 @@ class Entry:
     files: dict[str, bytes] = field(default_factory=dict)
     submitted_at: str | None = None  # ISO time, when the download says
     warnings: list[str] = field(default_factory=list)  # for the instructor: printed and kept in the result
+    # Other members of a group submission (Gradescope submitters, ...): each gets this entry's grade.
+    members: list[dict] = field(default_factory=list)
 
     def content_hash(self) -> str:
         digest = hashlib.sha256()
@@ -79,7 +73,7 @@ def read_tree(path: Path) -> dict[str, bytes]:
         raise GraderError(f"{path}: give a folder or a .zip of submissions (use 'grader grade' for one file)")
     if not tree:
         raise GraderError(f"{path}: contains no files; check that the download finished")
-    return _unwrap(tree)
+    return tree
 
 
 def _read_folder(path: Path) -> dict[str, bytes]:
@@ -105,27 +99,7 @@ def _junk(name: str) -> bool:
     return any(part in _JUNK or part.startswith(".") for part in PurePosixPath(name).parts)
 
 
-def _unwrap(tree: dict[str, bytes]) -> dict[str, bytes]:
-    """Drop a single top folder that wraps everything (as zips made from a folder have)."""
-    tops = {PurePosixPath(name).parts[0] for name in tree}
-    if len(tops) == 1 and all(len(PurePosixPath(n).parts) > 1 for n in tree):
-        top = tops.pop()
-        if not top.startswith("submission_") and not _MOODLE.match(top):
-            return {name[len(top) + 1:]: data for name, data in tree.items()}
-    return tree
-
-
-def discover(tree: dict[str, bytes]) -> tuple[str, list[Entry]]:
-    """Name the layout and split the tree into entries, sorted by student key."""
-    for layout, finder in (("gradescope", _gradescope), ("canvas", _canvas), ("moodle", _moodle), ("plain", _plain)):
-        entries = finder(tree)
-        if entries:
-            return layout, sorted(entries, key=lambda e: e.student)
-    raise GraderError("no submissions recognised: expected a Canvas, Moodle or Gradescope download, "
-                      "or one .py/.ipynb/folder per student")
-
-
-class _Students:
+class Students:
     """Entries by key, where a key is never shared by two different LMS identities.
 
     ``identity`` is exactly what the download says about a student (name and id as written);
@@ -177,81 +151,9 @@ class _Students:
                                           "before exporting grades")
 
 
-def _gradescope(tree: dict[str, bytes]) -> list[Entry]:
-    # Only the export's own metadata, at its root: a student's file of the same name inside
-    # their submission folder must never turn a class into a Gradescope export.
-    meta_name = "submission_metadata.yml"
-    if meta_name not in tree or isinstance(tree[meta_name], Unread):
-        return []
-    import yaml
-
-    try:
-        metadata = yaml.safe_load(tree[meta_name]) or {}
-    except yaml.YAMLError as exc:
-        raise GraderError(f"{meta_name}: not valid YAML ({str(exc).splitlines()[0]}); export again from Gradescope") from None
-    if not isinstance(metadata, dict):
-        raise GraderError(f"{meta_name}: not a Gradescope export's metadata (no submission map); export again")
-    students = _Students()
-    for folder, info in metadata.items():
-        info = info if isinstance(info, dict) else {}
-        people = info.get(":submitters") or info.get("submitters") or [{}]
-        person = people[0] if isinstance(people, list) and people and isinstance(people[0], dict) else {}
-        prefix = f"{folder}/"
-        files = {name[len(prefix):]: data for name, data in tree.items() if name.startswith(prefix)}
-        name = str(person.get(":name") or person.get("name") or folder)
-        ids = {"gradescope_submission": str(folder).removeprefix("submission_")}
-        for key in ("sid", "email"):
-            value = person.get(f":{key}") or person.get(key)
-            if value:
-                ids[key] = str(value)
-        created = info.get(":created_at") or info.get("created_at")
-        entry = students.get((str(folder),), _slug(f"{name}_{ids['gradescope_submission']}"),
-                             lambda key: Entry(student=key, name=name, ids=ids))
-        entry.late = bool(info.get(":late") or info.get("late"))
-        entry.files.update(files)
-        entry.submitted_at = str(created) if created else None
-    return students.finish()
-
-
-def _canvas(tree: dict[str, bytes]) -> list[Entry]:
-    matches = {name: _CANVAS.match(PurePosixPath(name).name) for name in tree}
-    if not tree or sum(m is not None for m in matches.values()) < max(1, len(tree) // 2):
-        return []
-    students = _Students()
-    for name, match in matches.items():
-        if match is None:
-            continue
-        uid = match["uid"]
-        entry = students.get((match["name"], uid), _slug(f"{match['name']}_{uid}" if match["name"] else uid),
-                             lambda key: Entry(student=key, name=match["name"] or uid, ids=_canvas_ids(uid)))
-        entry.late = entry.late or bool(match["late"])
-        entry.files[match["file"] or f"{match['kind']}.html"] = tree[name]
-    return students.finish()
-
-
-def _canvas_ids(uid: str) -> dict[str, str]:
-    return {"canvas_anonymous_id": uid.removeprefix("anon_")} if uid.startswith("anon_") else {"canvas_user_id": uid}
-
-
-def _moodle(tree: dict[str, bytes]) -> list[Entry]:
-    students = _Students()
-    for name, data in tree.items():
-        parts = PurePosixPath(name).parts
-        match = (_MOODLE_FOLDER if len(parts) > 1 else _MOODLE).match(parts[0])
-        if match is None:
-            continue
-        inner = "/".join(parts[1:]) or match["file"] or f"{match['plugin']}.html"
-        entry = students.get((match["name"], match["pid"]), _slug(f"{match['name']}_{match['pid']}"),
-                             lambda key: Entry(student=key, name=match["name"].replace("_", " "),
-                                               ids={"moodle_participant": match["pid"]}))
-        entry.files[inner] = data
-    entries = students.finish()
-    return entries if len(entries) * 2 >= len({PurePosixPath(n).parts[0] for n in tree}) else []
-
-
-def _plain(tree: dict[str, bytes]) -> list[Entry]:
+def plain_entries(tree: dict[str, bytes], unattributed: list[str]) -> list[Entry]:
     """``<student>.py``, ``<student>.ipynb``, ``<student>.zip`` or ``<student>/...`` at the top."""
-    students = _Students()
+    students = Students()
     budget = [MAX_NESTED_ZIP_BYTES]
     for name, data in tree.items():
         parts = PurePosixPath(name).parts
@@ -260,7 +162,7 @@ def _plain(tree: dict[str, bytes]) -> list[Entry]:
             files = _unzip_entry(data, name, budget) if name.lower().endswith(".zip") else {name: data}
         else:
             stem, files = parts[0], {"/".join(parts[1:]): data}
-        entry = students.get((stem,), _slug(stem), lambda key: Entry(student=key, name=stem))
+        entry = students.get((stem,), slug(stem), lambda key: Entry(student=key, name=stem))
         entry.files.update(files)
     return students.finish()
 
@@ -283,7 +185,7 @@ def _unzip_entry(data: bytes, name: str, budget: list[int]) -> dict[str, bytes]:
     return files
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     """A file-name-safe student key; keeps letters of any script, so Korean names survive."""
     slug = re.sub(r"[^\w.-]+", "_", text.strip(), flags=re.UNICODE).strip("._")
     return slug[:120] or "student"

@@ -1,0 +1,246 @@
+"""Buggy variant: backward sets x.grad = gx instead of adding to it, so a variable used on several paths
+keeps only the last path's gradient."""
+# expect-fail: test_public_reuse_grad, test_benchmark_functions_match_reference
+# expect-fail: test_benchmark_gradients_match_numerical_diff, test_generation_order_on_dags
+# expect-fail: test_reused_variable_accumulates, test_cleargrad_between_passes
+# hint(en): backward seems to overwrite x.grad when a variable is used twice: add to it (x.grad = x.grad + gx)
+# hint(ko): 변수를 두 번 쓸 때 backward가 x.grad를 덮어쓰는 것 같습니다: 더하세요 (x.grad = x.grad + gx)
+import heapq
+import weakref
+from contextlib import contextmanager
+
+import numpy as np
+
+
+class Config:
+    enable_backprop = True
+
+
+@contextmanager
+def using_config(name, value):
+    previous = getattr(Config, name)
+    setattr(Config, name, value)
+    try:
+        yield
+    finally:
+        setattr(Config, name, previous)
+
+
+def no_grad():
+    return using_config("enable_backprop", False)
+
+
+def as_array(x):
+    return np.array(x) if np.isscalar(x) else x
+
+
+def as_variable(obj):
+    return obj if isinstance(obj, Variable) else Variable(obj)
+
+
+class Variable:
+    __array_priority__ = 200
+
+    def __init__(self, data, name=None):
+        if data is not None and not isinstance(data, np.ndarray):
+            raise TypeError(f"data must be an ndarray, got {type(data)}")
+        self.data = data
+        self.name = name
+        self.grad = None
+        self.creator = None
+        self.generation = 0
+
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    dtype = property(lambda self: self.data.dtype)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        if self.data is None:
+            return "variable(None)"
+        lines = str(self.data).split("\n")
+        return "variable(" + ("\n" + " " * 9).join(lines) + ")"
+
+    # operators, written straight into the class
+    def __add__(self, other):
+        return add(self, other)
+
+    def __radd__(self, other):
+        return add(self, other)
+
+    def __mul__(self, other):
+        return mul(self, other)
+
+    def __rmul__(self, other):
+        return mul(self, other)
+
+    def __neg__(self):
+        return neg(self)
+
+    def __sub__(self, other):
+        return sub(self, other)
+
+    def __rsub__(self, other):
+        return rsub(self, other)
+
+    def __truediv__(self, other):
+        return div(self, other)
+
+    def __rtruediv__(self, other):
+        return rdiv(self, other)
+
+    def __pow__(self, c):
+        return pow(self, c)
+
+    def set_creator(self, func):
+        self.creator = func
+        self.generation = func.generation + 1
+
+    def cleargrad(self):
+        self.grad = None
+
+    def backward(self, retain_grad=False):
+        if self.grad is None:
+            self.grad = np.ones_like(self.data)
+        heap = []
+        pushed = set()
+        counter = 0
+
+        def push(f):
+            nonlocal counter
+            if f is None or f in pushed:
+                return
+            pushed.add(f)
+            heapq.heappush(heap, (-f.generation, counter, f))
+            counter += 1
+
+        push(self.creator)
+        while heap:
+            _, _, f = heapq.heappop(heap)
+            gys = [out().grad for out in f.outputs]
+            gxs = f.backward(*gys)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            for x, gx in zip(f.inputs, gxs):
+                x.grad = gx
+                push(x.creator)
+            if not retain_grad:
+                for out in f.outputs:
+                    out().grad = None
+
+
+class Function:
+    def __call__(self, *inputs):
+        inputs = [as_variable(x) for x in inputs]
+        ys = self.forward(*[x.data for x in inputs])
+        if not isinstance(ys, tuple):
+            ys = (ys,)
+        outputs = [Variable(as_array(y)) for y in ys]
+        if Config.enable_backprop:
+            self.generation = max(x.generation for x in inputs)
+            for out in outputs:
+                out.set_creator(self)
+            self.inputs = inputs
+            self.outputs = [weakref.ref(out) for out in outputs]
+        if len(outputs) == 1:
+            return outputs[0]
+        return outputs
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, *gys):
+        raise NotImplementedError
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        return gy, gy
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return gy * b.data, gy * a.data
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        return gy, -gy
+
+
+class Div(Function):
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs[0].data, self.inputs[1].data
+        return gy / b, -gy * a / (b * b)
+
+
+class Pow(Function):
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x ** self.c
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        return gy * self.c * x ** (self.c - 1)
+
+
+def add(x0, x1):
+    return Add()(x0, as_array(x1))
+
+
+def mul(x0, x1):
+    return Mul()(x0, as_array(x1))
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def sub(x0, x1):
+    return Sub()(x0, as_array(x1))
+
+
+def rsub(x0, x1):
+    return Sub()(as_array(x1), x0)
+
+
+def div(x0, x1):
+    return Div()(x0, as_array(x1))
+
+
+def rdiv(x0, x1):
+    return Div()(as_array(x1), x0)
+
+
+def pow(x, c):
+    return Pow(c)(x)
+
+
+def setup_variable():
+    pass  # nothing to do: the operators are already methods of Variable

@@ -1,0 +1,166 @@
+"""Writing a new assignment: ``grader new ID`` scaffolds it, ``missing_parts`` says what is left, in order.
+
+The scaffold is everything an assignment needs except its content: a config, empty probes,
+empty public and hidden test folders, title catalogues in both languages, notebook notes,
+and a reference stub with one ``# BEGIN/END SOLUTION`` region. docs/authoring.md walks an
+author from there to a Gradescope zip.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from grader.assignment import CONFIG_NAME, Assignment
+from grader.errors import GraderError
+from grader.handles import load_module
+
+ID_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_TEST_NAME = re.compile(r"^def (test_\w+)", re.M)
+
+CONFIG = '''# {title}. Points go only to the parts students write; see docs/authoring.md.
+id = "{id}"
+title = "{title}"
+version = "1"
+reference = "../../reference/{id}.py"
+probes = "probes.py"
+template_name = "{id}"
+# due = "2027-01-31T23:59:00+09:00"
+language = "en"
+
+[limits]
+submission_seconds = 60   # wall clock for all tests of one submission
+test_seconds = 10         # wall clock for one test (load included): the upper bound of every deadline
+floor_seconds = 1         # a probe's deadline is max(floor_seconds, reference_factor x the reference's
+reference_factor = 100    #   time for the same probe)
+memory_mb = 1024          # address space of the worker; never below 256
+output_kb = 64            # student output kept for the report
+
+[load]
+on_error = "grade_defined"  # or "zero": a .py whose module-level code raises scores 0
+
+[visibility]
+public = "visible"
+hidden = "after_due_date"
+
+# grader selftest plants mistakes in the solution regions and wants the tests to catch this share of
+# them (docs/selftest.md); fewer than min_mutants means the regions broke: a small assignment lowers it.
+[selftest]
+mutation_threshold = 0.9
+min_mutants = 30
+
+# Points per test function, e.g. test_public_forward = 1 (a parametrized test earns them once per case).
+[points]
+'''
+
+PROBES = '''"""Probes for {id}: small trusted functions run inside the sandboxed worker.
+
+Each probe takes the student's module (``mod``) and JSON-able arguments from a test, exercises
+one behaviour and returns plain data (numbers, strings, booleans, lists, dicts, ndarrays). It
+holds no inputs and no expected values: those live in the tests. See docs/authoring.md.
+"""
+import numpy as np
+
+
+def describe(value):
+    """What grader.checks.check_array compares: type, dtype, shape and the numbers, or None."""
+    if isinstance(value, (np.ndarray, np.generic)) and np.asarray(value).dtype.kind in "biufc":
+        return {{"type": type(value).__name__, "dtype": str(value.dtype), "shape": list(np.shape(value)),
+                "array": np.asarray(value)}}
+    return {{"type": type(value).__name__, "dtype": None, "shape": None, "array": None}}
+
+
+PROBES = {{probe.__name__: probe for probe in ()}}
+'''
+
+REFERENCE = '''"""{title}.
+
+Fill in every body that raises ``NotImplementedError``; the TODO comments say what to write.
+Check yourself with ``grader check`` before you submit.
+"""
+# BEGIN REMOVE
+# Instructor reference solution: the bodies between BEGIN SOLUTION and END SOLUTION are what
+# students write; `grader template build -a {id}` turns them into stubs in student_template/.
+# END REMOVE
+import numpy as np
+
+
+def example(x):
+    """Replace this function with the assignment's own code."""
+    # BEGIN SOLUTION
+    # TODO(ko): 학생에게 보일 한국어 설명을 쓰세요.
+    # TODO(en): the English instruction students see.
+    return np.asarray(x)
+    # END SOLUTION
+'''
+
+MESSAGES = {"en": "# Test titles shown to students (English). Keys: test function names; ko.toml has the same keys.\n"
+                  "[tests]\n",
+            "ko": "# 학생에게 보이는 테스트 제목(한국어). 키는 en.toml과 같습니다.\n[tests]\n"}
+
+NOTEBOOK = '''# Markdown cells of the generated template notebook: an intro, then one per top-level name.
+intro = """
+# {title}
+"""
+
+[cells]
+'''
+
+
+def scaffold(repo_root: Path, assignment_id: str, title: str | None = None) -> list[Path]:
+    """Write a new assignment's skeleton below ``repo_root``; refuse to overwrite anything."""
+    if not ID_PATTERN.fullmatch(assignment_id):
+        raise GraderError(f"'{assignment_id}' is not a usable id: use lowercase letters, digits and _, "
+                          "starting with a letter (e.g. stage3_functions)")
+    folder = repo_root / "assignments" / assignment_id
+    reference = repo_root / "reference" / f"{assignment_id}.py"
+    for path in (folder, reference):
+        if path.exists():
+            raise GraderError(f"{path} already exists; choose another id or remove it first")
+    title = (title or assignment_id.replace("_", " ").capitalize()).replace('"', "'")
+    values = {"id": assignment_id, "title": title}
+    files = {folder / CONFIG_NAME: CONFIG.format(**values), folder / "probes.py": PROBES.format(**values),
+             folder / "notebook.toml": NOTEBOOK.format(**values), reference: REFERENCE.format(**values),
+             folder / "tests" / "public" / ".keep": "", folder / "tests" / "hidden" / ".keep": ""}
+    files.update({folder / "messages" / f"{lang}.toml": text for lang, text in MESSAGES.items()})
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return sorted(files)
+
+
+def missing_parts(assignment: Assignment) -> list[str]:
+    """What the author still has to write, in the order to write it; empty when the parts exist.
+
+    ``grader selftest`` then checks that they agree (reference full marks, template 0, points).
+    """
+    where = assignment.root
+    if assignment.reference is None:
+        return []  # a handout: nothing to author here
+    source = assignment.reference.read_text(encoding="utf-8")
+    if "# BEGIN SOLUTION" not in source:
+        return [f"{assignment.reference}: mark what students write with # BEGIN SOLUTION / # END SOLUTION"]
+    problems = []
+    try:
+        probes = load_module(assignment.probes, f"grader_probes_{assignment.id}").PROBES
+    except Exception as exc:  # noqa: BLE001 - the author's file: any failure is reported as a fix to make
+        return [f"{assignment.probes}: cannot be loaded ({type(exc).__name__}: {exc}); it must define PROBES"]
+    if not probes:
+        problems.append(f"{assignment.probes}: PROBES is empty; add a probe that returns plain data")
+    names = {}
+    for kind, folder in (("public", assignment.public_tests), ("hidden", assignment.hidden_tests)):
+        names[kind] = [n for p in sorted(folder.glob("test_*.py")) for n in _TEST_NAME.findall(p.read_text("utf-8"))]
+        if not names[kind]:
+            problems.append(f"{folder}: no test yet; add a test_*.py whose tests compare "
+                            "student.probe(...) with reference.probe(...)")
+    every = names["public"] + names["hidden"]
+    unpointed = [n for n in every if assignment.points_for(n) is None]
+    if unpointed:
+        problems.append(f"{where / CONFIG_NAME}: [points] has no entry for {', '.join(unpointed)}")
+    for lang in ("en", "ko"):
+        path = where / "messages" / f"{lang}.toml"
+        titles = tomllib.loads(path.read_text(encoding="utf-8")).get("tests", {}) if path.is_file() else {}
+        untitled = [n for n in every if n not in titles]
+        if untitled:
+            problems.append(f"{path}: [tests] has no title for {', '.join(untitled)}")
+    return problems
