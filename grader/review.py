@@ -32,6 +32,13 @@ _FALLBACK = [(re.compile(r"\b(import|from)\s+grader\b|\bgrader\.(sandbox|wire)\b
              (re.compile(r"\bsys\.modules\b"), "sys_modules"), (re.compile(r"\bimport\s+(gc|inspect)\b"), "frames"),
              (re.compile(r"\b_getframe\b|\bf_back\b|\bf_globals\b"), "frames"), (re.compile(r"\bctypes\b"), "ctypes"),
              (re.compile(r"\bimport\s+socket\b|\bos\.(write|dup2?)\b|/proc/self/fd"), "raw_io")]
+# Every sign above needs one of these in the source text: a word from the tables (module.attribute
+# pairs only as "os.write"-like text, since the tree scan matches them only so), or /proc/. A file
+# holding none of them, as nearly every submission does, is not parsed (about 1 ms a file).
+# "grader check" (the template's own docstring says it) is the one use of the word that is no sign.
+_ANY_SIGN = re.compile(r"/proc/|\b(" + "|".join(sorted(
+    (set(_MODULES) - {"grader"}) | set(_ATTRIBUTES) | set(_DYNAMIC) | {"modules", "sandbox", "wire"})) + r")\b"
+    r"|\bgrader\b(?![ \t]+check\b)|\b(os|sys)\s*\.|\bfrom\s+sys\b")
 MAX_REASONS = 40
 _PLACES = 5  # lines shown per kind of sign
 
@@ -40,6 +47,8 @@ def scan_cells(cells: list[str]) -> list[tuple[str, int | None, int | None]]:
     """``(kind, cell, line)`` for each sign found, one per kind and place, in source order."""
     found: list[tuple[str, int | None, int | None]] = []
     for number, source in enumerate(cells, start=1):
+        if not _ANY_SIGN.search(source):
+            continue
         cell = number if len(cells) > 1 else None
         try:
             tree = ast.parse(source)

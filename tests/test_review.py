@@ -102,3 +102,42 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 def test_any_source_gives_a_bounded_list_of_strings(cells):
     reasons = review_reasons(cells, "ko", untagged_replies=1)
     assert all(isinstance(r, str) and r for r in reasons) and 1 <= len(reasons) <= 12
+
+
+_TOKENS = ["import ", "from ", "os", "sys", ".", "write", "modules", "grader", " check", "gc", "inspect", "f_back",
+           "'f_back'", "__code__", "exec(", "eval(", "getattr(x, ", "\"/proc/self/fd\"", " ", "\n", "x = ", "(", ")",
+           "socket", "ctypes", "_getframe", "importlib", "__import__(", "# ", "\"\"\"", ", "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), max_size=40).map("".join))
+def test_the_text_prefilter_never_hides_a_sign(source):
+    """Files without any sign's text are not parsed; the result must be what a full scan finds."""
+    import re
+
+    import grader.review as review
+
+    filtered = review.scan_cells([source])
+    everything = re.compile(r"")
+    original, review._ANY_SIGN = review._ANY_SIGN, everything
+    try:
+        assert filtered == review.scan_cells([source])
+    finally:
+        review._ANY_SIGN = original
+
+
+def test_the_prefilter_agrees_on_every_bundled_file():
+    import re
+
+    import grader.review as review
+
+    files = [p for p in ROOT.glob("examples/**/*.py")] + [p for p in ROOT.glob("assignments/*/variants/*/*.py")]
+    original = review._ANY_SIGN
+    for path in files:
+        source = path.read_text(encoding="utf-8", errors="replace")
+        filtered = review.scan_cells([source])
+        review._ANY_SIGN = re.compile(r"")
+        try:
+            assert filtered == review.scan_cells([source]), path.name
+        finally:
+            review._ANY_SIGN = original
