@@ -16,7 +16,7 @@ from grader.assignment import Assignment
 from grader.errors import SubmissionError
 from grader.i18n import Message
 from grader.portable import new_worker
-from grader.replies import Uncheckable, check_value, error_fields
+from grader.replies import Uncheckable, check_value, error_cell, error_fields
 from grader.sandbox import Worker, WorkerFailure, Zygote  # noqa: F401 - Worker: the type of _worker
 from grader.submission import Submission
 
@@ -24,9 +24,11 @@ from grader.submission import Submission
 class StudentError(Exception):
     """A probe raised inside the student's code; ``kind`` is the exception's type name."""
 
-    def __init__(self, kind: str, message: str, where: str | None, line: int | None, probe: str = "") -> None:
+    def __init__(self, kind: str, message: str, where: str | None, line: int | None, probe: str = "",
+                 cell: object = None) -> None:
         super().__init__(f"{where or 'your code'} raised {kind}")
         self.kind, self.message, self.where, self.line, self.probe = kind, message, where, line, probe
+        self.cell = cell  # the notebook cell as Jupyter numbers it, or None
 
 
 class LoadFailure(Exception):
@@ -212,7 +214,9 @@ class StudentHandle:
             # Copies: the test may change what it was given; the known-bug match needs what the code answered.
             self.answers.append((name, wire.copy_value(args), wire.copy_value(value)))
             return value
-        raise StudentError(*error_fields(reply.get("error")), name)
+        cell = error_cell(reply.get("error"))
+        raise StudentError(*error_fields(reply.get("error")), name,
+                           self.submission.cell_number(cell) if cell is not None else None)
 
     def _probe_deadline(self, key: str, name: str, args: dict) -> float:
         reference = self._reference.seconds(key, name, args) if self._reference is not None else None

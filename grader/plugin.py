@@ -217,7 +217,10 @@ class GradingPlugin:
 
 def student_error_message(error: StudentError, hidden: bool) -> Message:
     """"Square.backward (line 12) raised TypeError", its text for public tests, and a hint."""
-    line = Message("student.at_line", {"line": error.line}) if error.line else ""
+    if error.line and error.cell is not None:
+        line = Message("student.at_cell_line", {"cell": error.cell, "line": error.line})
+    else:
+        line = Message("student.at_line", {"line": error.line}) if error.line else ""
     # Names the student chose could encode a hidden input: see grader.replies.
     text = Message("student.raised", {"where": shown_where(error.where, hidden) or Message("student.your_code"),
                                       "line": line, "kind": shown_exception(error.kind)})

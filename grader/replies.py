@@ -135,3 +135,9 @@ def error_fields(error: Any) -> tuple[str, str, str | None, int | None]:
     line = error.get("line")
     line = line if type(line) is int and 0 < line < 1_000_000 else None
     return kind, message, where, line
+
+
+def error_cell(error: Any) -> int | None:
+    """The notebook cell a failed probe's exception came from (its index among graded cells), bounded."""
+    cell = error.get("cell") if isinstance(error, dict) else None
+    return cell if type(cell) is int and 0 < cell < 100_000 else None

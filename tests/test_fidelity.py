@@ -249,3 +249,16 @@ def test_public_tests_show_each_classic_mistake(grade_source, old, new, public_t
     result = grade_source(source)
     failed_public = {t["tags"][-1] for t in result["tests"] if t["status"] != "passed" and "public" in t["tags"]}
     assert public_test in failed_public, failed_public
+
+
+def test_an_error_in_a_notebook_names_the_cell_as_jupyter_shows_it(grade_source):
+    """Issue 14 (5): 'line 12' alone is ambiguous in a notebook; the cell is counted as Jupyter does."""
+    import nbformat
+
+    broken = _replace(CORRECT, "return np.exp(self.input.data) * gy", "raise ValueError('boom')")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Homework"),
+                                               nbformat.v4.new_code_cell(broken)])
+    result = grade_source(nbformat.writes(notebook), name="homework.ipynb")
+    [public] = [t for t in result["tests"] if t["tags"][-1] == "test_public_exp_backward"]
+    line = broken.splitlines().index("        raise ValueError('boom')") + 1
+    assert f"(cell 2, line {line}) raised ValueError: boom" in public["output"], public["output"]

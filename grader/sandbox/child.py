@@ -209,7 +209,15 @@ def answer_probe(module: types.ModuleType, probes: dict[str, Callable[..., Any]]
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
         return {"id": ident, "ok": False, "error": {
             "type": type(exc).__name__, "message": _first_line(exc),
-            "line": _student_line(exc, SUBMISSION_FILE), "where": _student_function(exc)}}
+            "line": _student_line(exc, SUBMISSION_FILE), "where": _student_function(exc),
+            "cell": _student_cell(exc)}}
+
+
+def _student_cell(exc: BaseException) -> int | None:
+    """The notebook cell (``<cell k>``) of the innermost student frame; None for a .py."""
+    frames = _student_frames(exc, SUBMISSION_FILE)
+    match = re.fullmatch(r"<cell (\d+)>", frames[-1].filename) if frames else None
+    return int(match.group(1)) if match else None
 
 
 def _first_line(exc: BaseException) -> str:
