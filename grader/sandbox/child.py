@@ -166,11 +166,24 @@ def load_package(package: dict) -> tuple[types.ModuleType, dict]:
             where, line = (frames[0].filename, frames[0].lineno) if frames[0] else ("", None)
             text = _first_line(exc)
         errors.append({"type": type(exc).__name__, "message": text, "line": line, "cell": None,
-                       "file": os.path.relpath(where, WORKDIR) if where.startswith(WORKDIR + "/") else None})
+                       "file": _relative_to_workdir(where)})
     module = sys.modules.get(name)
     if not isinstance(module, types.ModuleType):
         module = types.ModuleType(name)
     return module, {"load_errors": errors, "defined": _own_definitions(module)}
+
+
+def _relative_to_workdir(path: str) -> str | None:
+    """``path`` below WORKDIR as a "/"-separated relative path, else None (any OS: the portable
+    runner's WORKDIR is a Windows folder there)."""
+    if not path or not os.path.isabs(path):  # "<cell 1>", "<string>": not files of a package
+        return None
+    try:
+        inside = os.path.commonpath([os.path.abspath(path), os.path.abspath(WORKDIR)]) == os.path.abspath(WORKDIR)
+    except ValueError:  # another drive on Windows
+        return None
+    relative = os.path.relpath(path, WORKDIR) if inside else None
+    return None if relative is None or relative == "." else relative.replace(os.sep, "/")
 
 
 _IMPORTABLE = re.compile(r"^[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*\.py$", re.ASCII)
@@ -232,7 +245,7 @@ def _student_frames(exc: BaseException, label: str) -> list:
     try:
         return [frame for frame in traceback.extract_tb(exc.__traceback__)
                 if frame.filename in (label, SUBMISSION_FILE) or frame.filename.startswith("<cell")
-                or frame.filename.startswith(WORKDIR + "/")]  # a package's modules (load_package)
+                or _relative_to_workdir(frame.filename) is not None]  # a package's modules (load_package)
     except BaseException:  # noqa: BLE001
         return []
 
