@@ -36,11 +36,12 @@ def run_check(assignment: Assignment, path: Path, lang: str, console: Console | 
         result = grade_files(assignment, [path], insecure=True, public_only=True, session=session)[0]
     finally:
         session.close()
-    console.print(check_table(result, lang))
-    # What grading tells the student besides the tests: why nothing ran, notebook cells skipped,
-    # what the code printed. Its first line is the score, which the footer says in its own words.
+    # What grading tells the student besides the tests, before them, since it happened first and can
+    # explain them: why nothing ran, a line that stopped loading, notebook cells skipped, what the
+    # code printed. Its first line is the score, which the footer says in its own words.
     for line in result["output"].splitlines()[1:]:
         console.print(plain(line), highlight=False)
+    console.print(check_table(result, lang))
     passed = sum(t["status"] == "passed" for t in result["tests"])
     console.print(Message("selfcheck.footer", {"passed": passed, "total": len(result["tests"]),
                                                "score": f"{result['score']:g}", "max": f"{result['max_score']:g}"}
