@@ -360,3 +360,17 @@ def test_the_leftover_check_sees_this_sessions_workers_and_not_another_sessions(
     finally:
         worker.close()
         other.close()
+
+
+def test_a_submission_that_breaks_the_workers_channel_is_told_so(strict, tmp_path):
+    """Setting every fd non-blocking breaks the dispatcher's own socket: not 'ended the process early'."""
+    fast, grading = strict
+    path = tmp_path / "nonblocking.py"
+    path.write_text((EXAMPLES / "correct.py").read_text(encoding="utf-8") + (
+        "\nimport os\nfor _fd in os.listdir('/proc/self/fd'):\n"
+        "    try:\n        os.set_blocking(int(_fd), False)\n    except OSError:\n        pass\n"), encoding="utf-8")
+    [result] = grade_files(fast, [path], session=grading)
+    failed = [t["output"] for t in result["tests"] if t["status"] == "failed"]
+    assert failed and all("ended the process early" not in text for text in failed)
+    assert any("connection to the grader" in text for text in failed), failed
+    assert sandbox_processes(grading.zygote._process.pid) == []

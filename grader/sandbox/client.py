@@ -368,6 +368,8 @@ class Worker:
             return WorkerFailure("crash", Message("worker.crash", {**where, "signal": name}))
         if status.get("code") in (70, 71):
             return WorkerFailure("protocol", Message("worker.setup"))
+        if status.get("code") == 72:  # the dispatcher itself failed: its channel was taken from under it
+            return WorkerFailure("exit", Message("worker.channel", where))
         return WorkerFailure("exit", Message("worker.exit", {**where, "code": status.get("code", "?")}))
 
     def _read_output(self) -> None:
