@@ -176,32 +176,26 @@ def check_kit_files() -> dict[str, bytes]:
         path = package / name
         files[f"grader-kit/grader/{name}"] = path.read_bytes()
     files[f"grader-kit/grader/{HANDOUT_MARKER}"] = b'"""Marks the students\' edition of the grader (built by grader handout)."""\n'
-    files["grader-kit/pyproject.toml"] = _HANDOUT_PYPROJECT.format(version=grader.__version__).encode()
+    files["grader-kit/pyproject.toml"] = _pyproject(
+        "dezero-autograder-check", "grader check: run an assignment's public tests on your own code", "3.9",
+        ["numpy", "pytest>=7.4", "pytest-json-report>=1.5", "nbformat>=5.9", "fastjsonschema>=2.16", "rich>=13.0",
+         "tomli>=1.1; python_version < '3.11'", "pyseccomp>=0.1.2; sys_platform == 'linux'"],
+        ["grader", "grader.sandbox"])
     files["grader-kit/README.md"] = b"The dezero-autograder checker (students' edition). Install with: python -m pip install .\n"
     return files
 
 
-_HANDOUT_PYPROJECT = """[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
 
-[project]
-name = "dezero-autograder-check"
-version = "{version}"
-description = "grader check: run an assignment's public tests on your own code"
-requires-python = ">=3.9"
-dependencies = ["numpy", "pytest>=7.4", "pytest-json-report>=1.5", "nbformat>=5.9", "fastjsonschema>=2.16",
-                "rich>=13.0", "tomli>=1.1; python_version < '3.11'", "pyseccomp>=0.1.2; sys_platform == 'linux'"]
 
-[project.scripts]
-grader = "grader.cli:main"
-
-[tool.setuptools]
-packages = ["grader", "grader.sandbox"]
-
-[tool.setuptools.package-data]
-grader = ["results_schema.json", "messages/*.toml"]
-"""
+def _pyproject(name: str, description: str, python: str, dependencies: list[str], packages: list[str]) -> bytes:
+    """A pyproject.toml for a kit copied into a zip (the students' edition, or the whole kit from a wheel)."""
+    quoted = ", ".join('"' + item.replace('"', '\\"') + '"' for item in dependencies)
+    return (f'[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+            f'[project]\nname = "{name}"\nversion = "{grader.__version__}"\ndescription = "{description}"\n'
+            f'requires-python = ">={python}"\ndependencies = [{quoted}]\n\n'
+            f'[project.scripts]\ngrader = "grader.cli:main"\n\n'
+            f'[tool.setuptools]\npackages = [{", ".join(chr(34) + p + chr(34) for p in packages)}]\n\n'
+            f'[tool.setuptools.package-data]\ngrader = ["results_schema.json", "messages/*.toml"]\n').encode()
 
 
 def grader_kit_files() -> dict[str, bytes]:
@@ -214,32 +208,17 @@ def grader_kit_files() -> dict[str, bytes]:
     root = Path(str(package)).parent / "pyproject.toml"
     if root.is_file():
         files["grader-kit/pyproject.toml"] = root.read_bytes()
-    else:  # installed from a wheel: write a minimal one
-        files["grader-kit/pyproject.toml"] = _MINIMAL_PYPROJECT.format(version=grader.__version__).encode()
+    else:  # installed from a wheel: write a minimal one, with every subpackage the kit has
+        subpackages = sorted(".".join(("grader",) + p.parent.relative_to(Path(str(package))).parts)
+                             for p in Path(str(package)).rglob("__init__.py") if "__pycache__" not in p.parts)
+        files["grader-kit/pyproject.toml"] = _pyproject(
+            "dezero-autograder", "Sandboxed autograder for DeZero homework", "3.11",
+            ["numpy", "pytest", "pytest-json-report", "nbformat", "fastjsonschema", "rich", "pyyaml", "httpx",
+             "pyjwt[crypto]", "tenacity", "pyseccomp; sys_platform == 'linux'"], subpackages)
     files["grader-kit/README.md"] = b"The dezero-autograder checker. Install with: python3 -m pip install .\n"
     return files
 
 
-_MINIMAL_PYPROJECT = """[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "dezero-autograder"
-version = "{version}"
-requires-python = ">=3.11"
-dependencies = ["numpy", "pytest", "pytest-json-report", "nbformat", "fastjsonschema", "rich", "pyyaml",
-                "pyseccomp; sys_platform == 'linux'"]
-
-[project.scripts]
-grader = "grader.cli:main"
-
-[tool.setuptools]
-packages = ["grader", "grader.sandbox"]
-
-[tool.setuptools.package-data]
-grader = ["results_schema.json", "messages/*.toml"]
-"""
 
 
 def secrets_of(assignment: Assignment) -> tuple[set[str], set[str]]:

@@ -7,7 +7,7 @@ import zipfile
 import nbformat
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, ROOT
 from grader.handout import build_handout, find_leaks, handout_files, secrets_of
 
 
@@ -190,3 +190,20 @@ def test_the_students_kit_lists_only_check(tmp_path, files):
     assert ran.stdout.startswith("[]") and "{check}" in ran.stdout
     for instructor in ("batch", "upload", "export", "selftest", "gradescope", "handout"):
         assert instructor not in ran.stdout
+
+
+def test_kit_zipped_from_a_wheel_install_lists_every_subpackage(tmp_path, monkeypatch):
+    """Installed from a wheel there is no pyproject.toml beside the package: the one written for the
+    Gradescope zip must still install grader.lms and grader.sandbox (it listed only the sandbox)."""
+    import shutil
+    import tomllib
+
+    import grader.handout as handout
+
+    copy = tmp_path / "site-packages" / "grader"
+    shutil.copytree(ROOT / "grader", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(handout.resources, "files", lambda name: copy)
+    files = handout.grader_kit_files()
+    config = tomllib.loads(files["grader-kit/pyproject.toml"].decode())
+    assert set(config["tool"]["setuptools"]["packages"]) == {"grader", "grader.lms", "grader.sandbox"}
+    assert "tenacity" in config["project"]["dependencies"]
