@@ -54,7 +54,7 @@ def assignment_for(path: Path, repo_root: Path | None = None) -> Assignment:
     if len(folders) <= 1:
         return load_assignment(None, repo_root)
     assignments = [load_assignment(str(folder)) for folder in folders]
-    loaded = {a.id: _load_quietly(path, a) for a in assignments}
+    loaded = {a.id: _submission_or_none(load_or_error(path, a)) for a in assignments}
     named = [a for a in assignments if _named_for(loaded[a.id], a)]
     if len(named) == 1:
         return named[0]
@@ -68,11 +68,8 @@ def assignment_for(path: Path, repo_root: Path | None = None) -> Assignment:
     raise GraderError(f"{path}: cannot tell which assignment it is for; choose one with -a ({ids})")
 
 
-def _load_quietly(path: Path, assignment: Assignment) -> Submission | None:
-    try:
-        return load_submission(path, assignment.template_name, assignment.load_package)
-    except SubmissionError:
-        return None
+def _submission_or_none(loaded: Loaded) -> Submission | None:
+    return loaded if isinstance(loaded, Submission) else None
 
 
 def _named_for(submission: Submission | None, assignment: Assignment) -> bool:
