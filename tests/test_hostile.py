@@ -15,6 +15,7 @@ from conftest import EXAMPLES, ROOT
 from grader.grading import grade_files
 from grader.results import validate
 from grader.runner import Session
+from grader.sandbox.client import UID_FIRST, UID_RANGE_SIZE, UID_RANGES
 
 pytestmark = pytest.mark.hostile
 HOSTILE = ROOT / "examples" / "hostile"
@@ -52,10 +53,9 @@ def grade_hostile(strict):
 def sandbox_processes(zygote_pid: int | None, grace: float = 10.0) -> list[str]:
     """Live processes of *this* session's sandbox: slot-uid processes below its zygote.
 
-    Only this session's: every grader session on a machine uses the same slot uids (64000 + slot),
-    so a scan by uid alone also counts the workers of other sessions running at the same time
-    (another test run, a batch, a developer's check) and failed about 1 run in 11 on a shared
-    machine (issue 14, item 9). A killed worker is re-parented to the zygote (a subreaper) while
+    Only this session's: a scan by uid alone would also count the workers of other sessions running
+    at the same time (another test run, a batch, a developer's check), which failed about 1 run in
+    11 on a shared machine (issue 14, item 9), before each session had a uid range of its own. A killed worker is re-parented to the zygote (a subreaper) while
     the kernel tears it down, so it still counts here until it is gone. ``zygote_pid`` None (the
     grading ran in a process that has exited): orphans, slot-uid processes below no live zygote.
     """
@@ -91,7 +91,7 @@ def _slot_uid(pid: str) -> bool:
     except OSError:
         return False
     uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
-    return 64000 <= uid < 64100
+    return UID_FIRST <= uid < UID_FIRST + UID_RANGES * UID_RANGE_SIZE
 
 
 def _ancestors(pid: str) -> list[int]:

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,7 +25,14 @@ from grader import wire
 from grader.i18n import Message
 
 ESSENTIAL_LAYERS = ("process", "rlimits", "secrets", "network")
-_UID_BASE = 64000
+# Worker uids: each zygote (one per grading process) claims its own range of UID_RANGE_SIZE uids,
+# so that two sessions on one machine (two instructors, a batch beside `serve`) never share a uid:
+# one session's students can then neither signal nor trace the other's, and RLIMIT_NPROC, which
+# the kernel counts per uid, starves nobody else. Ranges are claimed with flock on a lock file per
+# range; the kernel drops the lock when the claiming process dies, however it dies.
+UID_FIRST = 64000
+UID_RANGE_SIZE = 256      # slots per session: far above the cores of any grading machine
+UID_RANGES = 128          # 64000-96767: below the 100000+ of rootless container sub-uid maps
 # getattr: Windows has no SIGXCPU, and this module must import there (grader.portable uses its types).
 _SIGNAL_KEYS = {getattr(signal, name, None): key for name, key in (
     ("SIGSEGV", "worker.signal_segv"), ("SIGXCPU", "worker.signal_xcpu"), ("SIGABRT", "worker.signal_abrt"))}
@@ -86,7 +94,8 @@ class Zygote:
 
     def __init__(self, probes_path: str, hide: list[str]) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        settings = {"probes": os.path.abspath(probes_path), "uid_base": _UID_BASE,
+        self._uid_claim, uid_base = claim_uid_range()
+        settings = {"probes": os.path.abspath(probes_path), "uid_base": uid_base,
                     "hide": _hidden_paths(hide), "readable": readable_paths()}
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
                "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(grader.__file__))),
@@ -96,6 +105,7 @@ class Zygote:
             pass_fds=[theirs.fileno()], env=env, cwd="/", stdin=subprocess.DEVNULL)
         theirs.close()
         self._control = ours
+        self._uid_base = uid_base
         self._unanswered: deque[Spawned] = deque()
 
     def spawn(self, slot: int, sock_fd: int, out_fd: int, limits: Limits) -> "Spawned":
@@ -119,6 +129,11 @@ class Zygote:
         spawned = self._unanswered.popleft()
         spawned.value, spawned.failed = pid, pid is None
 
+    @property
+    def uid_base(self) -> int:
+        """The first uid of this zygote's range: slot k's workers run as ``uid_base + k``."""
+        return self._uid_base
+
     def close(self) -> None:
         self._control.close()
         try:
@@ -126,12 +141,48 @@ class Zygote:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        if self._uid_claim is not None:
+            os.close(self._uid_claim)  # the range is free again
+            self._uid_claim = None
 
     def __enter__(self) -> "Zygote":
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _uid_lock_folder() -> str:
+    for folder in ("/run/lock", "/var/lock", "/tmp"):
+        if os.path.isdir(folder) and os.access(folder, os.W_OK):
+            return os.path.join(folder, "dezero-grader-uids")
+    return os.path.join(tempfile.gettempdir(), "dezero-grader-uids")
+
+
+def claim_uid_range() -> tuple[int | None, int]:
+    """(lock fd, first uid) of a uid range no other live grading process holds.
+
+    Without root no uid is dropped to, so nothing is claimed (fd None). With every range taken
+    (128 grading processes at once) the error says so rather than sharing a range.
+    """
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return None, UID_FIRST
+    import fcntl  # here: this module must import on Windows too (grader.portable uses its types)
+
+    folder = _uid_lock_folder()
+    os.makedirs(folder, mode=0o755, exist_ok=True)
+    start = os.getpid() % UID_RANGES  # spreads concurrent sessions: fewer failed tries
+    for step in range(UID_RANGES):
+        number = (start + step) % UID_RANGES
+        fd = os.open(os.path.join(folder, f"range-{number:03d}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return fd, UID_FIRST + number * UID_RANGE_SIZE
+    raise OSError(f"all {UID_RANGES} sandbox uid ranges are in use by other grading processes ({folder}); "
+                  "wait for some to finish")
 
 
 def readable_paths() -> list[str]:
