@@ -11,6 +11,13 @@ from grader.errors import GraderError
 
 # Share of a download's files that may belong to no student before `grader batch` refuses to score.
 UNMATCHED_SHARE = 0.05
+# Every option ever renamed: old spelling -> the spelling that replaced it. Instructors' scripts keep
+# working: the old spelling does what the new one does and prints one line saying so. Add a line here
+# for every rename (tests/test_cli.py runs each one).
+RENAMED_OPTIONS = {
+    "--canvas-assignment-id": "--lms-assignment",   # export, before LMS-neutral names
+    "--assignment-id": "--assignment",              # upload canvas/lti: the kit's assignment
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--force", action="store_true", help="regrade submissions that already have a current result")
     batch.add_argument("--insecure", action="store_true", help="grade even if essential sandbox layers are missing")
     batch.add_argument("--allow-unmatched", action="store_true",
-                       help=f"write scores even when more than {UNMATCHED_SHARE:.0%} of the files belong to no student")
+                       # argparse %-formats help strings: a bare percent sign breaks --help, so it is doubled.
+                       help=f"write scores even when more than {UNMATCHED_SHARE * 100:g}%% of the files belong to "
+                            "no student")
     batch.add_argument("--moodle-teams", action="store_true",
                        help="a Moodle team assignment: the numbers in folder names are group ids")
     _lang_option(batch)
@@ -155,7 +164,40 @@ def _check_command(commands) -> None:
 
 def _lms_assignment_option(parser: argparse.ArgumentParser, required: bool) -> None:
     # One spelling for the LMS's own assignment id in every command (-a is the kit's assignment).
-    parser.add_argument("--lms-assignment", required=required, help="the LMS's assignment id (the number in its URL)")
+    # Required is checked after parsing (_require_lms_assignment): the old spellings count too.
+    parser.add_argument("--lms-assignment", help="the LMS's assignment id (the number in its URL)"
+                        + (" (required)" if required else ""))
+    _old_spellings(parser, "--lms-assignment", "lms_assignment")
+
+
+def _old_spellings(parser: argparse.ArgumentParser, new: str, dest: str) -> None:
+    """Hidden options for every old spelling of ``new`` (see RENAMED_OPTIONS)."""
+    for old, current in RENAMED_OPTIONS.items():
+        if current == new:
+            parser.add_argument(old, dest=dest, action=_RenamedOption, help=argparse.SUPPRESS)
+
+
+class _RenamedOption(argparse.Action):
+    """An old spelling: does what the new one does, and says once that it was renamed."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"grader: note: {option_string} is now {RENAMED_OPTIONS[option_string]}; the old spelling still "
+              "works but may be removed later", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _require_lms_assignment(args: argparse.Namespace) -> None:
+    """``upload canvas`` needs the LMS's assignment id. Before the rename, ``--assignment N`` gave it
+    (Canvas ids are numbers; a kit assignment id never is): that old spelling still works."""
+    if args.lms_assignment:
+        return
+    if args.assignment and args.assignment.isdigit():
+        print(f"grader: note: upload canvas --assignment {args.assignment} is now --lms-assignment "
+              f"{args.assignment} (-a/--assignment is the kit's assignment); the old spelling still works",
+              file=sys.stderr)
+        args.lms_assignment, args.assignment = args.assignment, None
+        return
+    raise GraderError("upload canvas needs --lms-assignment ID (the number in the Canvas assignment's URL)")
 
 
 def _scale_option(parser: argparse.ArgumentParser) -> None:
@@ -169,6 +211,7 @@ def _lang_option(parser: argparse.ArgumentParser) -> None:
 def _assignment_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-a", "--assignment", help="assignment id or folder (optional with one assignment; "
                         "selftest and template without it: every assignment)")
+    _old_spellings(parser, "--assignment", "assignment")
 
 
 def _kit_assignments(args: argparse.Namespace) -> list[Assignment]:
@@ -437,6 +480,7 @@ def _upload_canvas(args: argparse.Namespace) -> int:
     from grader.lms.canvas import CanvasUploader
     from grader.lms.posting import PostedState
 
+    _require_lms_assignment(args)
     assignment = _results_assignment(args)
     rows = batch_rows(args.outdir, args.roster, assignment)
     uploader = CanvasUploader(args.url, args.course, args.lms_assignment, os.environ.get("CANVAS_TOKEN", ""),

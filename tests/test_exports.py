@@ -44,6 +44,17 @@ def test_canvas_gradebook_csv(graded):
 
 
 @pytest.mark.e2e
+def test_the_old_canvas_option_spelling_writes_the_same_gradebook(graded):
+    """Issue 21 (2): scripts written for `--canvas-assignment-id` keep working, with a one-line note."""
+    base, canvas_out, _ = graded
+    new = run("export", canvas_out, "--to", "canvas", "--lms-assignment", "4242", "-o", base / "new.csv")
+    old = run("export", canvas_out, "--to", "canvas", "--canvas-assignment-id", "4242", "-o", base / "old.csv")
+    assert new.returncode == old.returncode == 0, old.stderr
+    assert (base / "old.csv").read_bytes() == (base / "new.csv").read_bytes()
+    assert "--canvas-assignment-id is now --lms-assignment" in old.stderr
+
+
+@pytest.mark.e2e
 def test_moodle_worksheet(graded):
     base, _, moodle_out = graded
     assert run("export", moodle_out, "--to", "moodle", "-o", base / "moodle.csv").returncode == 0
