@@ -20,7 +20,7 @@ Loaded = Union[Submission, SubmissionError]
 
 def load_or_error(path: Path, assignment: Assignment) -> Loaded:
     """A submission, or the SubmissionError that says why it cannot be graded (scores 0)."""
-    return contained(lambda: load_submission(path, assignment.template_name, assignment.load_package), str(path))
+    return contained(lambda: load_submission(path, assignment.template_name, assignment.package), str(path))
 
 
 def contained(load: Callable[[], Submission], label: str) -> Loaded:

@@ -170,6 +170,7 @@ class StudentHandle:
         self._test_seconds, self._submission_seconds = assignment.test_seconds, assignment.submission_seconds
         self._floor, self._factor = assignment.floor_seconds, assignment.reference_factor
         self._grade_defined = assignment.load_on_error == "grade_defined"
+        self._setup = assignment.load_setup
         self._reference = reference
         self._timeouts = 0
         self._hidden_test = False  # until told otherwise, a test's inputs may reach the student
@@ -286,7 +287,7 @@ class StudentHandle:
             return
         self._worker = new_worker(self._zygote, self._slot, self._limits)
         try:
-            self._worker.launch(self.submission.cells, self.submission.notebook, self.submission.package)
+            self._worker.launch(self.submission.cells, self.submission.notebook, self.submission.package, self._setup)
             self._queued = {}
             self._queue_from(None)
         except WorkerFailure:
@@ -298,7 +299,7 @@ class StudentHandle:
             self.close()
             self._queued = {}
             self._worker = new_worker(self._zygote, self._slot, self._limits)
-            self._worker.launch(self.submission.cells, self.submission.notebook, self.submission.package)
+            self._worker.launch(self.submission.cells, self.submission.notebook, self.submission.package, self._setup)
         if self.next is not None:
             self.next.prestart()
             self.next = None

@@ -91,7 +91,7 @@ def test_a_file_named_like_the_template_wins_over_the_package(tmp_path, stage2):
     assert chosen.package is None and chosen.chosen == "dezero_stage2.py"
     (tmp_path / "dezero_stage2.py").unlink()
     chosen = load_submission(tmp_path, stage2.template_name, stage2.load_package)
-    assert chosen.package["module"] == "dezero.core_simple" and chosen.chosen == "dezero/core_simple.py"
+    assert chosen.package["modules"] == ["dezero.core_simple"] and chosen.chosen == "dezero/core_simple.py"
     # Stage 1 accepts no package: the same folder is read as loose files.
     assert load_submission(tmp_path, "dezero_stage1").package is None
 
