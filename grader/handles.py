@@ -11,7 +11,7 @@ import time
 from types import ModuleType
 from typing import Any
 
-from grader import wire
+from grader import advice, wire
 from grader.assignment import Assignment
 from grader.errors import SubmissionError
 from grader.i18n import Message
@@ -25,10 +25,11 @@ class StudentError(Exception):
     """A probe raised inside the student's code; ``kind`` is the exception's type name."""
 
     def __init__(self, kind: str, message: str, where: str | None, line: int | None, probe: str = "",
-                 cell: object = None) -> None:
+                 cell: object = None, advice: Message | None = None) -> None:
         super().__init__(f"{where or 'your code'} raised {kind}")
         self.kind, self.message, self.where, self.line, self.probe = kind, message, where, line, probe
         self.cell = cell  # the notebook cell as Jupyter numbers it, or None
+        self.advice = advice  # what to do about it (grader.advice), shown in place of the message
 
 
 class LoadFailure(Exception):
@@ -171,6 +172,7 @@ class StudentHandle:
         self._floor, self._factor = assignment.floor_seconds, assignment.reference_factor
         self._grade_defined = assignment.load_on_error == "grade_defined"
         self._setup = assignment.load_setup
+        self._package, self._allowed = assignment.package, assignment.allowed_packages
         self._reference = reference
         self._timeouts = 0
         self._hidden_test = False  # until told otherwise, a test's inputs may reach the student
@@ -216,8 +218,9 @@ class StudentHandle:
             self.answers.append((name, wire.copy_value(args), wire.copy_value(value)))
             return value
         cell = error_cell(reply.get("error"))
-        raise StudentError(*error_fields(reply.get("error")), name,
-                           self.submission.cell_number(cell) if cell is not None else None)
+        kind, message, where, line = error_fields(reply.get("error"))
+        raise StudentError(kind, message, where, line, name, self.submission.cell_number(cell) if cell is not None
+                           else None, self._advice({"type": kind, "message": message}))
 
     def _probe_deadline(self, key: str, name: str, args: dict) -> float:
         reference = self._reference.seconds(key, name, args) if self._reference is not None else None
@@ -315,7 +318,7 @@ class StudentHandle:
         first_start, self._loaded = not self._loaded, True
         if first_start:
             self.load_output = bytes(self._worker.output)
-            self.load_errors = ready.get("load_errors") or []
+            self.load_errors = [dict(error, advice=self._advice(error)) for error in ready.get("load_errors") or []]
         if self.load_errors and not submission.notebook and not self.graded_partially(ready):
             self._fatal = LoadFailure(Message("load.failed", {"reason": load_error_message(self.load_errors[0])}))
             raise self._fatal
@@ -329,15 +332,45 @@ class StudentHandle:
         defined = ready.get("defined")
         return self._grade_defined and isinstance(defined, list) and len(defined) > 0
 
+    def _advice(self, error: dict) -> Message | None:
+        """What the student can do about a load error (see ``grader.advice``); None when it speaks for itself."""
+        submission, runtime = self.submission, self._zygote.runtime
+        if error.get("type") == "SyntaxError":
+            return advice.for_syntax(_source_of(submission, error), runtime)
+        package = self._package.name if self._package else None
+        return advice.for_error(str(error.get("type")), str(error.get("message") or ""), runtime, self._allowed,
+                                package, submission.package is not None, submission.chosen)
+
     @property
     def load_failure(self) -> Message | None:
         return self._fatal.message if isinstance(self._fatal, LoadFailure) else None
 
 
 def load_error_message(error: dict) -> Message:
-    """One error the worker reported while loading (type, line, message) as a message."""
+    """One error the worker reported while loading (type, file, line, message) as a message."""
     line = Message("load.line", {"line": error["line"]}) if error.get("line") else ""
-    text = str(error.get("message") or "")
-    if error.get("type") == "SystemExit":
-        text = ""
-    return Message("load.error", {"type": str(error.get("type")), "line": line, "message": f": {text}" if text else ""})
+    if error.get("file"):
+        line = Message("load.in_file", {"file": error["file"], "line": line})
+    text = explained(error)
+    return Message("load.error", {"type": str(error.get("type")), "line": line,
+                                  "message": Message("load.text", {"text": text}) if text else ""})
+
+
+def explained(error: dict) -> str | Message:
+    """A load error's own text with its advice (see ``StudentHandle._advice``): after the text for a
+    syntax error, in its place for an import the grader refuses or a NumPy 2 removal."""
+    text = "" if error.get("type") == "SystemExit" else str(error.get("message") or "")
+    hint = error.get("advice")
+    if hint is None:
+        return text
+    return Message("load.with_advice", {"text": text, "advice": hint}) if error.get("type") == "SyntaxError" else hint
+
+
+def _source_of(submission: Submission, error: dict) -> str:
+    """The source the error is in: the package's file, the notebook's cell, or the .py."""
+    if submission.package and error.get("file") in submission.package["files"]:
+        return submission.package["files"][error["file"]]
+    cell = error.get("cell")
+    if submission.notebook and isinstance(cell, int) and 1 <= cell <= len(submission.cells):
+        return submission.cells[cell - 1]
+    return submission.cells[0] if submission.cells else ""

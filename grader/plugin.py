@@ -227,7 +227,7 @@ def student_error_message(error: StudentError, hidden: bool) -> Message:
     # A student's exception text may echo hidden inputs; only public tests show it.
     # NotImplementedError carries the template's TODO text; its hint says the same in the chosen language.
     if not hidden and error.message and error.kind != "NotImplementedError":
-        text = Message("student.raised_with_message", {"text": text, "message": error.message})
+        text = Message("student.raised_with_message", {"text": text, "message": error.advice or error.message})
     hint = likely_bug(error)
     if hint is not None:
         text = Message("student.raised_with_message", {"text": text, "message": Message(hint)})
@@ -261,8 +261,8 @@ def likely_bug(error: StudentError) -> str | None:
     match = _MISSING_ATTRIBUTE.search(error.message) if error.kind == "AttributeError" else None
     if match is None:
         return None
-    if error.message.startswith("module "):
-        return "hint.not_defined"
+    if error.message.startswith("module ") and not error.message.startswith("module 'numpy"):
+        return "hint.not_defined"  # the student's module lacks the name (numpy's lacking one is advice's business)
     if error.message.startswith("'NoneType' object") and match.group(1) in ("input", "output", "backward"):
         return "hint.creator"  # a function was expected where a creator was None: set_creator was not called
     if _PLAIN_OPERAND.match(error.message):

@@ -83,7 +83,8 @@ class PortableWorker:
             self._process = subprocess.Popen(
                 command(runtime.executable, "grader.portable", self.zygote.probes,
                         str(self.limits.for_child()["memory_bytes"]), str(self.limits.cpu_seconds),
-                        json.dumps(list(runtime.allowed)), with_argv=True),
+                        json.dumps({"allowed": list(runtime.allowed), "font_cache": runtime.font_cache}),
+                        with_argv=True),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self._folder, env=env)
         except OSError:
             raise WorkerFailure("protocol", Message("worker.setup")) from None
@@ -291,7 +292,7 @@ def main(argv: list[str]) -> None:
     """The child: keep the request/reply pipes private, send every print to stderr, then serve."""
     from grader.sandbox import child, imports
 
-    probes_path, memory, cpu, allowed = argv[0], int(argv[1]), int(argv[2]), json.loads(argv[3])
+    probes_path, memory, cpu, imported = argv[0], int(argv[1]), int(argv[2]), json.loads(argv[3])
     requests, replies = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)  # the student's input() gets EOF rather than our requests
@@ -302,8 +303,7 @@ def main(argv: list[str]) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     child.WORKDIR = os.getcwd()  # the trusted side's temporary folder, removed when the check ends
-    # The student's own machine: matplotlib keeps its own font cache there (no font list is handed over).
-    child.IMPORTS = imports.Policy(allowed, None, trusted=(os.path.dirname(probes_path),))
+    child.IMPORTS = imports.Policy(imported["allowed"], imported["font_cache"], trusted=(os.path.dirname(probes_path),))
     _limit_resources(memory, cpu)
     child.serve(_Channel(requests, replies), dict(module.PROBES), {})
 

@@ -23,7 +23,8 @@ from typing import Callable
 ALWAYS = ("numpy",)
 # The kit's own modules are not the policy's business: the worker's run-time watch reports imports of them.
 _KIT = ("grader", "grader_probes")
-_QUESTION_ASKERS = ("find_spec", "_find_spec")  # importlib.util: "is it there?", answered "no", never raised
+# importlib.util (frozen from 3.11): its find_spec asks "is it there?", answered "no", never raised at.
+_UTIL = ("importlib.util>", os.sep + "util.py")
 
 
 def stdlib_names() -> frozenset:
@@ -106,7 +107,7 @@ class AllowedImports:
             return None
         frame = _getframe(1)
         while frame is not None and frame.f_code.co_filename.startswith(self._importlib):
-            if frame.f_code.co_name in _QUESTION_ASKERS and frame.f_code.co_filename.endswith("util.py"):
+            if frame.f_code.co_name == "find_spec" and frame.f_code.co_filename.endswith(_UTIL):
                 return None  # importlib.util.find_spec("cupy"): a question, answered "not here"
             frame = frame.f_back
         if frame is None or frame.f_code.co_filename.startswith(self._trusted):

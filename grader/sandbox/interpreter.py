@@ -54,7 +54,8 @@ class Runtime:
 
     @property
     def python(self) -> str:
-        return ".".join(map(str, self.version))
+        """"3.12": what students are told the grader runs."""
+        return ".".join(map(str, self.version[:2]))
 
 
 def command(executable: str, module: str, *args: str, with_argv: bool = False) -> list[str]:
@@ -83,14 +84,15 @@ def find_python(wanted: str | None) -> str:
 
 
 def _candidates(version: str) -> list[str]:
+    """Where Python ``version`` may be: pyenv's own folders (never its shims, which need pyenv's
+    environment), then PATH, then the usual folders."""
     minor = ".".join(version.split(".")[:2])
-    found = [shutil.which(f"python{minor}") or ""] if version == minor else []
     root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     pattern = os.path.join(root, "versions", f"{version}.*" if version == minor else version, "bin", f"python{minor}")
-    found += sorted(glob.glob(pattern), key=_patch_level, reverse=True)
+    found = sorted(glob.glob(pattern), key=_patch_level, reverse=True)
     if version == minor:
-        found += [f"/usr/local/bin/python{minor}", f"/usr/bin/python{minor}"]
-    return [path for path in found if path]
+        found += [shutil.which(f"python{minor}") or "", f"/usr/local/bin/python{minor}", f"/usr/bin/python{minor}"]
+    return [path for path in found if path and os.sep + "shims" + os.sep not in path]
 
 
 def _patch_level(path: str) -> tuple:
@@ -98,15 +100,42 @@ def _patch_level(path: str) -> tuple:
     return (int(match.group(1)),) if match else (-1,)
 
 
-def installed_pythons() -> list[str]:
-    """Every Python 3.9+ this machine has (one per minor version, newest patch), oldest first."""
-    found = {}
+@functools.lru_cache(maxsize=1)
+def installed_pythons() -> dict[int, str]:
+    """{minor: interpreter} for every Python 3.9+ this machine has (the newest patch of each), and the grader's."""
+    found = {sys.version_info[1]: sys.executable}
     for minor in range(OLDEST[1], 30):
         for candidate in _candidates(f"3.{minor}"):
-            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            if minor not in found and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
                 found[minor] = candidate
-                break
-    return [found[minor] for minor in sorted(found)]
+    return dict(sorted(found.items()))
+
+
+def syntax_needs(source: str, running: tuple) -> str | None:
+    """The oldest installed Python newer than ``running`` that compiles ``source`` ("3.12"), or None.
+
+    Asked only when the workers' Python could not parse a submission: one compile per newer version.
+    """
+    for minor, executable in installed_pythons().items():
+        if minor > running[1] and _compiles(executable, source):
+            return f"3.{minor}"
+    return None
+
+
+def _compiles(executable: str, source: str) -> bool:
+    if executable == sys.executable:
+        try:
+            compile(source, "<submission>", "exec", dont_inherit=True)
+            return True
+        except (SyntaxError, ValueError):
+            return False
+    try:
+        done = subprocess.run([executable, "-s", "-c", "import sys; compile(sys.stdin.buffer.read(), 's', 'exec')"],
+                              input=source.encode("utf-8", "replace"), capture_output=True, timeout=60,
+                              env=_plain_environment())
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def describe_here(wanted: list[str]) -> dict:
@@ -160,7 +189,7 @@ def prepare(wanted_python: str | None, allowed: tuple[str, ...] = (), cache: str
     executable = find_python(wanted_python)
     facts = _describe(executable, tuple(allowed))
     version = tuple(facts["version"])
-    shown = ".".join(map(str, version))
+    shown = ".".join(map(str, version[:2]))
     if version[:2] < OLDEST:
         raise GraderError(f"the workers' Python {executable} is {shown}; the worker needs Python 3.9 or newer")
     if facts["missing"]:
@@ -199,5 +228,6 @@ def _font_cache(executable: str, version: tuple, matplotlib: str | None, cache: 
 
 
 def _cache_root() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME") or os.environ.get("LOCALAPPDATA") or os.path.join(
+        os.path.expanduser("~"), ".cache")
     return os.path.join(base, "dezero-autograder")
