@@ -15,6 +15,7 @@ from grader import advice, wire
 from grader.assignment import Assignment
 from grader.errors import SubmissionError
 from grader.i18n import Message
+from grader.layout import PathMask, kit_paths
 from grader.portable import new_worker
 from grader.replies import Uncheckable, check_value, error_cell, error_fields
 from grader.sandbox import Worker, WorkerFailure, Zygote  # noqa: F401 - Worker: the type of _worker
@@ -173,6 +174,7 @@ class StudentHandle:
         self._grade_defined = assignment.load_on_error == "grade_defined"
         self._setup = assignment.load_setup
         self._package, self._allowed = assignment.package, assignment.allowed_packages
+        self._mask = PathMask(kit_paths(assignment), zygote.runtime.paths)  # no path of ours in feedback
         self._reference = reference
         self._timeouts = 0
         self._hidden_test = False  # until told otherwise, a test's inputs may reach the student
@@ -219,6 +221,7 @@ class StudentHandle:
             return value
         cell = error_cell(reply.get("error"))
         kind, message, where, line = error_fields(reply.get("error"))
+        message = self._mask.text(message)
         raise StudentError(kind, message, where, line, name, self.submission.cell_number(cell) if cell is not None
                            else None, self._advice({"type": kind, "message": message}))
 
@@ -312,13 +315,14 @@ class StudentHandle:
         except WorkerFailure as failure:
             # Loading is deterministic: a submission that hangs or dies while loading always will.
             self._fatal = LoadFailure(Message("load.failed", {"reason": failure.message}))
-            self.load_output = bytes(self._worker.output)
+            self._keep_load_output()
             raise self._fatal from None
         # The worker's claimed "layers" are ignored: it can forge them (the runner records the session's).
         first_start, self._loaded = not self._loaded, True
         if first_start:
-            self.load_output = bytes(self._worker.output)
-            self.load_errors = [dict(error, advice=self._advice(error)) for error in ready.get("load_errors") or []]
+            self._keep_load_output()
+            self.load_errors = [dict(error, message=self._mask.text(error["message"]), advice=self._advice(error))
+                                for error in ready.get("load_errors") or []]
         if self.load_errors and not submission.notebook and not self.graded_partially(ready):
             self._fatal = LoadFailure(Message("load.failed", {"reason": load_error_message(self.load_errors[0])}))
             raise self._fatal
@@ -331,6 +335,14 @@ class StudentHandle:
         """
         defined = ready.get("defined")
         return self._grade_defined and isinstance(defined, list) and len(defined) > 0
+
+    def _keep_load_output(self) -> None:
+        """What the worker printed while loading, its paths masked (see ``grader.layout``). The bytes the
+        masks removed are taken off the count too (``close`` adds the worker's raw count), so a shorter
+        text is not reported as output left unshown."""
+        raw = bytes(self._worker.output)
+        self.load_output = self._mask.data(raw)
+        self.output_total -= len(raw) - len(self.load_output)
 
     def _advice(self, error: dict) -> Message | None:
         """What the student can do about a load error (see ``grader.advice``); None when it speaks for itself."""

@@ -195,7 +195,7 @@ def prepare(wanted_python: str | None, allowed: tuple[str, ...] = (), cache: str
     if facts["missing"]:
         names = " ".join(_distribution(name) for name in facts["missing"])
         raise GraderError(f"the workers' Python {shown} ({executable}) lacks {', '.join(facts['missing'])}, which "
-                          f"assignments need: install with {executable} -m pip install {names}")
+                          f"the assignment's workers import: install with {executable} -m pip install {names}")
     font_cache = _font_cache(executable, version, facts.get("matplotlib"), cache) if "matplotlib" in allowed else None
     return Runtime(executable=executable, version=version, numpy=facts["numpy"] or "?", paths=tuple(facts["paths"]),
                    allowed=tuple(allowed), font_cache=font_cache)
