@@ -54,17 +54,21 @@ def assignment_for(path: Path, repo_root: Path | None = None) -> Assignment:
     if len(folders) <= 1:
         return load_assignment(None, repo_root)
     assignments = [load_assignment(str(folder)) for folder in folders]
-    loaded = {a.id: _submission_or_none(load_or_error(path, a)) for a in assignments}
-    named = [a for a in assignments if _named_for(loaded[a.id], a)]
+    loaded = {a.id: load_or_error(path, a) for a in assignments}
+    named = [a for a in assignments if _named_for(_submission_or_none(loaded[a.id]), a)]
     if len(named) == 1:
         return named[0]
     own = _distinctive_names(assignments)
-    coverage = {a.id: len(own[a.id] & _defined_names(loaded[a.id])) / max(1, len(own[a.id])) for a in assignments}
+    coverage = {a.id: len(own[a.id] & _defined_names(_submission_or_none(loaded[a.id]))) / max(1, len(own[a.id]))
+                for a in assignments}
     best = max(coverage.values())
     winners = [a for a in assignments if coverage[a.id] == best]
     if best > 0 and len(winners) == 1:
         return winners[0]
     ids = ", ".join(assignment.id for assignment in assignments)
+    problems = [error for error in loaded.values() if isinstance(error, SubmissionError)]
+    if len(problems) == len(loaded):  # nothing to go by: what is wrong with the file comes first
+        raise GraderError(f"{problems[0]} (then choose its assignment with -a: {ids})")
     raise GraderError(f"{path}: cannot tell which assignment it is for; choose one with -a ({ids})")
 
 

@@ -134,6 +134,24 @@ def test_grade_picks_the_assignment_by_the_submission_or_asks_for_a(tmp_path):
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and STAGE2 in done.stderr
 
 
+@pytest.mark.parametrize("name, data, problem", [
+    ("homework.py", b"", "the submission has no code"),
+    ("homework.py", b"x = '\xff'\n", "not UTF-8 text (byte 0xff"),
+    ("homework.ipynb", b"{not json", "not a valid notebook (JSON error at line 1)"),
+])
+def test_a_file_no_assignment_can_be_chosen_for_says_first_what_is_wrong_with_it(tmp_path, name, data, problem):
+    """Issue 21 item 3: with two assignments, an empty or unreadable file said only "cannot tell which
+    assignment"; the student learnt nothing about the file itself."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    for command in ("grade", "check"):
+        done = cli(command, path, *(["-o", tmp_path / "r.json"] if command == "grade" else []))
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        message = done.stderr.removeprefix("grader: error: ")
+        assert message.startswith(f"{path}: {problem}"), message
+        assert message.index(problem) < message.index("-a") and STAGE2 in message and "Traceback" not in message
+
+
 def test_commands_that_need_one_assignment_say_so_in_one_line(tmp_path):
     done = cli("batch", EXAMPLES, "-o", tmp_path / "out")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "choose one with -a" in done.stderr
