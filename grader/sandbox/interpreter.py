@@ -163,7 +163,7 @@ def main(argv: list[str]) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _describe(executable: str, wanted: tuple[str, ...]) -> dict:
-    if os.path.realpath(executable) == os.path.realpath(sys.executable):
+    if executable == sys.executable:  # not by real path: a venv's python is a link to another environment's
         return describe_here(list(wanted))
     try:
         done = subprocess.run(command(executable, "grader.sandbox.interpreter", json.dumps(list(wanted)),
@@ -193,7 +193,7 @@ def prepare(wanted_python: str | None, allowed: tuple[str, ...] = (), cache: str
     if version[:2] < OLDEST:
         raise GraderError(f"the workers' Python {executable} is {shown}; the worker needs Python 3.9 or newer")
     if facts["missing"]:
-        names = " ".join(_distribution(name) for name in facts["missing"])
+        names = " ".join(dict.fromkeys(_distribution(name) for name in facts["missing"]))
         raise GraderError(f"the workers' Python {shown} ({executable}) lacks {', '.join(facts['missing'])}, which "
                           f"the assignment's workers import: install with {executable} -m pip install {names}")
     font_cache = _font_cache(executable, version, facts.get("matplotlib"), cache) if "matplotlib" in allowed else None
