@@ -54,8 +54,8 @@ class Assignment:
     reference_factor: float = 100.0
     load_on_error: str = "grade_defined"  # or "zero": a .py whose module-level code raises scores 0
     selftest: SelftestSettings = SelftestSettings()
-    # [load] package as written ("dezero", or stage 2's "dezero.core_simple"); ``package`` is what it means.
-    load_package: str | None = None
+    # [load] package and modules: the package a submission may be ("dezero"; stage 2's "dezero.core_simple"
+    # means the package dezero, its probes seeing core_simple) and the modules the probes see.
     package: PackageShape | None = None
     # [load] setup: functions of the probes' namespace the worker calls once it is loaded, as the book's
     # dezero/__init__.py calls setup_variable() (only while is_simple_core is True, so its complete
@@ -65,6 +65,11 @@ class Assignment:
     allowed_packages: tuple[str, ...] = ()
     # [workers] python: the interpreter workers run student code with ("3.12" or a path); None: the grader's.
     worker_python: str | None = None
+
+    @property
+    def load_package(self) -> PackageShape | None:
+        """``package`` under the name it had before ``[load] modules`` existed (callers pass it on unchanged)."""
+        return self.package
 
     @property
     def public_tests(self) -> Path:
@@ -225,7 +230,7 @@ def _build(folder: Path, raw: dict) -> Assignment:
         late_policy=_late_policy(raw.get("late_policy")),
         floor_seconds=floor_seconds, reference_factor=factor, load_on_error=load_on_error,
         selftest=_selftest(raw.get("selftest", {})),
-        load_package=str(load_package) if load_package is not None else None, package=package,
+        package=package,
         load_setup=tuple(_names(load, "setup") or ()), allowed_packages=_allowed(raw.get("packages", {})),
         worker_python=_worker_python(raw.get("workers", {})),
     )

@@ -140,10 +140,9 @@ def _public_config(assignment: Assignment, public_names: set[str], language: str
              *([f"language = {json.dumps(language)}"] if language else []), "", "[limits]"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in limits.items()]
     lines += ["", "[load]", f"on_error = {json.dumps(assignment.load_on_error)}"]
-    if assignment.load_package:
-        lines.append(f"package = {json.dumps(assignment.load_package)}")
-        if "." not in assignment.load_package:
-            lines.append(f"modules = {json.dumps(list(assignment.package.modules))}")
+    if assignment.package:
+        lines.append(f"package = {json.dumps(assignment.package.name)}")
+        lines.append(f"modules = {json.dumps(list(assignment.package.modules))}")
     if assignment.load_setup:
         lines.append(f"setup = {json.dumps(list(assignment.load_setup))}")
     # The students' own Python runs their check: [workers] python is the grading machine's business.

@@ -228,6 +228,26 @@ def test_a_plain_package_name_finds_the_shallowest_package_folder():
     assert PackageShape.configured("dezero.core_simple") == PackageShape("dezero", ("dezero.core_simple",))
 
 
+def test_every_way_in_reads_the_package_with_its_modules(tmp_path):
+    """grade, check and batch all pass the assignment's package shape on, modules included."""
+    import dataclasses
+
+    from grader.batch import load_entry
+    from grader.grading import load_or_error
+    from grader.lms.layouts import Entry
+
+    stage2 = load_assignment("stage2_natural_code", repo_root=ROOT)
+    shaped = dataclasses.replace(stage2, package=PackageShape.configured("shapes", ["shapes", "shapes.extra"]))
+    files = {f"hw/{name}": source.encode() for name, source in shapes([])["files"].items()}
+    from_batch = load_entry(Entry(student="kim", name="kim", files=files), shaped)
+    for name, source in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(source)
+    from_grade = load_or_error(tmp_path / "hw", shaped)
+    for submission in (from_batch, from_grade):
+        assert submission.package["modules"] == ["shapes", "shapes.extra"] and submission.chosen == "shapes/__init__.py"
+
+
 @pytest.mark.parametrize("package, modules, words", [
     ("dezero.core_simple", ["dezero"], "names a module, and load.modules is set"),
     ("dezero", ["numpy"], "modules of the package 'dezero'"),
