@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grader.assignment import CONFIG_NAME, Assignment
 from grader.errors import GraderError
-from grader.handles import load_module
+from grader.binding import load_probes
 
 ID_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _TEST_NAME = re.compile(r"^def (test_\w+)", re.M)
@@ -142,7 +142,7 @@ def missing_parts(assignment: Assignment) -> list[str]:
         return [f"{assignment.reference}: mark what students write with # BEGIN SOLUTION / # END SOLUTION"]
     problems = []
     try:
-        probes = load_module(assignment.probes, f"grader_probes_{assignment.id}").PROBES
+        probes = load_probes(assignment.probes, f"grader_probes_{assignment.id}").functions
     except Exception as exc:  # noqa: BLE001 - the author's file: any failure is reported as a fix to make
         return [f"{assignment.probes}: cannot be loaded ({type(exc).__name__}: {exc}); it must define PROBES"]
     if not probes:
