@@ -42,8 +42,16 @@ class BoundModule:
         # Only reached for names not bound: data (sys.stdout), or a name the source never spells out.
         return _getattr(_get(self, "_live"), name)
 
+    def __setattr__(self, name: str, value: Any, _setattr=setattr, _get=object.__getattribute__) -> None:
+        # ``sys.dont_write_bytecode = True`` in bound code sets the module's attribute, as unbound code would.
+        _setattr(_get(self, "_live"), name, value)
+
+    def __delattr__(self, name: str, _delattr=delattr, _get=object.__getattribute__) -> None:
+        _delattr(_get(self, "_live"), name)
+
     def __repr__(self) -> str:
-        return f"<bound {object.__getattribute__(self, '_live').__name__}: {', '.join(sorted(self.__dict__))}>"
+        tools = sorted(name for name in self.__dict__ if name != "_live")
+        return f"<bound {object.__getattribute__(self, '_live').__name__}: {', '.join(tools)}>"
 
 
 def attribute_chains(source: str) -> dict[str, set[tuple[str, ...]]]:
@@ -90,13 +98,15 @@ def private_builtins() -> dict:
     return dict(vars(builtins))
 
 
-def private_copies(module: types.ModuleType, names: list[str]) -> dict[str, types.FunctionType]:
+def private_copies(module: types.ModuleType | BoundModule, names: list[str]) -> dict[str, types.FunctionType]:
     """Copies of the module's functions ``names`` (and of every function of that module they call),
     over a snapshot of its globals with its tools bound and private builtins.
 
     Reassigning the module's names, a function's ``__code__``, or the tools its source refers to
     after the copy was made does not reach the copies.
     """
+    if isinstance(module, BoundModule):  # called from a private copy, whose modules are bound
+        module = object.__getattribute__(module, "_live")
     namespace = dict(vars(module))
     namespace["__builtins__"] = private_builtins()
     with open(module.__file__, encoding="utf-8") as handle:

@@ -10,7 +10,7 @@ Only names of the book's ``dezero/core_simple.py`` are used (``Variable``, ``Fun
 """
 import gc
 import sys
-import weakref
+from _weakref import ref
 
 import numpy as np
 
@@ -223,7 +223,7 @@ def _build_and_drop(mod, x, backward):
     out = middle * middle + 1.0
     if backward:
         out.backward()
-    refs = [weakref.ref(middle), weakref.ref(middle.creator), weakref.ref(out), weakref.ref(out.creator)]
+    refs = [ref(middle), ref(middle.creator), ref(out), ref(out.creator)]
     del middle, out
     return refs
 

@@ -2,6 +2,10 @@
 
 It receives the student's source as data, executes it as the module ``submission``, then
 answers probe requests. Everything it sends back is plain data (see ``grader.wire``).
+
+``serve`` runs the functions below as private copies made before the first student line (see
+``grader.binding.private_copies``): a function here that assigned a module global would write the
+copy's namespace, not this module's, so they keep no module-level state.
 """
 from __future__ import annotations
 
@@ -34,8 +38,10 @@ def serve(sock, probes: ProbeFile, layers: dict[str, str]) -> None:
     Patching module-level names afterwards changes nothing that is sent. (Reaching into this frame
     or the raw fd is still possible; the watch and the text scan flag submissions that try.)
     """
-    send, receive = _private_channel(sock)
-    answer_requests = private_copies(sys.modules[__name__], ["answer_requests"])["answer_requests"]
+    # The loaders run after student lines too (the next cell, the package's module after its __init__).
+    own = private_copies(sys.modules[__name__], ["_private_channel", "answer_requests", "load_package",
+                                                 "load_submission", "_flush_output"])
+    send, receive = own["_private_channel"](sock)
     install_watch = private_copies(watch, ["install"])["install"]
     roots = watch.trusted_roots(getattr(probes.module, "__file__", None))
     del sock
@@ -48,12 +54,12 @@ def serve(sock, probes: ProbeFile, layers: dict[str, str]) -> None:
     install_watch(lambda sign: send({"event": "sign", **sign, "tag": tag}), roots, WORKDIR, (SUBMISSION_FILE,))
     _forget_kit_modules()
     if isinstance(request.get("package"), dict):  # the book's package shape (see load_package)
-        module, load_report = load_package(request["package"])
+        module, load_report = own["load_package"](request["package"])
     else:
-        module, load_report = load_submission(request.get("cells") or [], request.get("notebook", False))
-    _flush_output()  # output printed while loading belongs before "ready" in the report
+        module, load_report = own["load_submission"](request.get("cells") or [], request.get("notebook", False))
+    own["_flush_output"]()  # output printed while loading belongs before "ready" in the report
     send({"event": "ready", "layers": layers, **load_report, "tag": tag})
-    answer_requests(send, receive, module, probes, tag)
+    own["answer_requests"](send, receive, module, probes, tag)
 
 
 def answer_requests(send, receive, module: types.ModuleType, probes: ProbeFile, tag) -> None:
