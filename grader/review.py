@@ -60,7 +60,7 @@ def scan_cells(cells: list[str]) -> list[tuple[str, int | None, int | None]]:
     return unique[:MAX_REASONS]
 
 
-def review_reasons(cells: list[str], lang: str, untagged_replies: int = 0, signs: list[dict] = (),
+def review_reasons(cells: list[str], lang: str, untagged_replies: int = 0, signs: list[dict] | None = None,
                    files: list[str] | None = None) -> list[str]:
     """One sentence per kind of sign, with where it was seen, in ``lang``; empty when nothing was found.
 
@@ -68,15 +68,19 @@ def review_reasons(cells: list[str], lang: str, untagged_replies: int = 0, signs
     secret nonce, so not from its dispatcher (they were dropped, see ``Worker.untagged``). ``signs`` are the
     worker's run-time watch's (``grader.sandbox.watch``): what the code did while it ran, with the file and
     line where it did it; a kind the text scan found too gets one sentence with both scans' places.
+    With a watch (``signs`` not None), ``exec``/``eval`` text is no sign by itself: every dynamic code that
+    ran was seen running, and code that never runs (the book's ``ImageNet.labels``) hides nothing.
     ``files`` names the sources of a package (``cells`` are then its files), so places name the file.
     """
     runtime = [Message("review.untagged", {"count": untagged_replies}).render(lang)] if untagged_replies else []
     places: dict[str, list[str]] = {}
     for kind, cell, line in scan_cells(cells):
+        if kind == "exec" and signs is not None:
+            continue
         file = files[(cell or 1) - 1] if files and (cell or 1) <= len(files) else None
         _add(places, kind, _where(file, None if file else cell, line).render(lang))
     ran = set()
-    for sign in signs:
+    for sign in signs or ():
         kind = sign.get("kind")
         if kind not in RUNTIME_KINDS:
             continue

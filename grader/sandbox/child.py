@@ -43,7 +43,6 @@ def serve(sock, probes: ProbeFile, layers: dict[str, str]) -> None:
                                                  "load_submission", "_flush_output"])
     send, receive = own["_private_channel"](sock)
     install_watch = private_copies(watch, ["install"])["install"]
-    roots = watch.trusted_roots(getattr(probes.module, "__file__", None))
     del sock
     request = receive()
     if not request or request.get("op") != "load":
@@ -51,7 +50,8 @@ def serve(sock, probes: ProbeFile, layers: dict[str, str]) -> None:
     # The grader's per-worker secret: every message this loop sends carries it, so a reply written
     # to the socket by other means (student code on the raw fd) is told apart and dropped.
     tag = request.pop("nonce", None)
-    install_watch(lambda sign: send({"event": "sign", **sign, "tag": tag}), roots, WORKDIR, (SUBMISSION_FILE,))
+    install_watch(lambda sign: send({"event": "sign", **sign, "tag": tag}), WORKDIR, (SUBMISSION_FILE,),
+                  getattr(probes.module, "__file__", None))
     _forget_kit_modules()
     if isinstance(request.get("package"), dict):  # the book's package shape (see load_package)
         module, load_report = own["load_package"](request["package"])

@@ -48,33 +48,41 @@ _RAW_PATHS = re.compile(r"/proc/(?:self|thread-self|\d+)/(?:fd|fdinfo|mem|maps|t
 MAX_SIGNS = 40
 
 
-def trusted_roots(probes_file: str | None = None) -> list[str]:
-    """Folders (and the probe file) whose code is the interpreter's, an installed package's or the kit's."""
-    import sysconfig
-
+def kit_folder() -> str:
     import grader
+
+    return os.path.dirname(os.path.abspath(grader.__file__))
+
+
+def trusted_roots() -> list[str]:
+    """Folders whose code is the interpreter's, an installed package's or the kit's."""
+    import sysconfig
 
     paths = sysconfig.get_paths()
     roots = {os.path.dirname(os.__file__), paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"],
-             os.path.dirname(os.path.abspath(grader.__file__))}
-    return sorted(root for root in roots if root) + ([os.path.abspath(probes_file)] if probes_file else [])
+             kit_folder()}
+    return sorted(root for root in roots if root)
 
 
-def install(report: Callable[[dict], None], roots: list[str], workdir: str, labels: tuple[str, ...]) -> None:
+def install(report: Callable[[dict], None], workdir: str, labels: tuple[str, ...], probes_file: str | None) -> None:
     """Add the hook; ``report(sign)`` sends ``{"kind", "file", "line", "cell"}`` to the grader.
 
     ``labels`` are the file names a single-file submission's code carries (``submission.py``).
     Call it through ``grader.binding.private_copies``: the hook then reads private builtins too.
     """
-    sys.addaudithook(make_hook(report, roots, workdir, labels))
+    sys.addaudithook(make_hook(report, workdir, labels, probes_file))
 
 
-def make_hook(report: Callable[[dict], None], roots: list[str], workdir: str, labels: tuple[str, ...]):
+def make_hook(report: Callable[[dict], None], workdir: str, labels: tuple[str, ...], probes_file: str | None = None):
+    kit = kit_folder() + os.sep
+    kit_files = frozenset([os.path.abspath(probes_file)] if probes_file else [])
+    roots = [*trusted_roots(), *kit_files]
     stdlib = os.path.dirname(os.__file__)
     looked_through = {os.path.join(stdlib, "inspect.py"): None,  # None: every function of the file
                       os.path.join(stdlib, "logging", "__init__.py"): ("currentframe",),
                       os.path.join(stdlib, "traceback.py"): ("walk_stack", "walk_tb")}
     ctypes_folder = os.path.join(stdlib, "ctypes") + os.sep
+    importlib_init = os.path.join(stdlib, "importlib", "__init__.py")
     prefixes = tuple(root.rstrip(os.sep) + os.sep for root in roots) + ("<frozen ",)
     files = frozenset(roots)
     workdir = workdir.rstrip(os.sep) + os.sep
@@ -125,6 +133,15 @@ def make_hook(report: Callable[[dict], None], roots: list[str], workdir: str, la
         """``frame`` when its code is not trusted, else None."""
         return frame if frame is not None and not trusted(frame.f_code.co_filename) else None
 
+    def past_imports(frame):
+        """The first frame outside the import machinery (importlib's, frozen or not)."""
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if type(name) is not str or not (name.startswith("<frozen importlib") or name == importlib_init):
+                return frame
+            frame = frame.f_back
+        return None
+
     def untrusted_on_stack(frame):
         while frame is not None:
             if not trusted(frame.f_code.co_filename):
@@ -163,7 +180,13 @@ def make_hook(report: Callable[[dict], None], roots: list[str], workdir: str, la
             return kind, None
         if event in ("open", "os.listdir", "os.scandir"):
             path = first.decode("utf-8", "replace") if type(first) is bytes else first
-            return kind, untrusted_on_stack(frame) if type(path) is str and _RAW_PATHS.search(path) else None
+            if type(path) is not str:
+                return kind, None
+            if path.startswith(kit) or path in kit_files:
+                # importlib.import_module raises no "import" event: the kit's files being read is the sign.
+                # Read by linecache (a warning or traceback naming a kit frame) it is none.
+                return "kit", blame(past_imports(frame))
+            return kind, untrusted_on_stack(frame) if _RAW_PATHS.search(path) else None
         if event == "compile" and len(args) > 1 and type(args[1]) is str and args[1].startswith("<frozen "):
             return kind, untrusted_on_stack(frame)  # code made to look like the interpreter's own
         if event == "object.__setattr__" and not (len(args) > 1 and type(args[1]) is str
