@@ -199,6 +199,8 @@ def load_probes(path, name: str = "grader_probes") -> ProbeFile:
     spaces.append((privates, {k: privates[k] for k in named if k in privates}, True))
     spaces += [(value, dict(vars(value)), False) for value in namespace.values()
                if isinstance(value, type) and value.__module__ == name]
+    # A property added to the class would win over a bound module's own attributes.
+    spaces.append((BoundModule, dict(vars(BoundModule)), False))
     return ProbeFile(module, Guard(spaces))
 
 

@@ -217,3 +217,23 @@ def test_a_package_that_fakes_weakref_ref_keeps_its_honest_score(tmp_path):
                                           if t["status"] == "failed"), honest["tests"]
     assert lying["score"] == honest["score"]
     assert [t["status"] for t in lying["tests"]] == [t["status"] for t in honest["tests"]]
+
+
+def test_a_probe_state_changed_through_a_handed_function_is_refused_restored_and_flagged(tmp_path):
+    """``numerical_diff(f, x)`` is handed the probe's own ``f``: its ``__globals__`` are the probe file's.
+    Replacing ``describe`` there would forge every later answer; the guard refuses that answer, restores
+    the probe file and says so."""
+    assignment = load_assignment("stage1_autodiff", repo_root=ROOT)
+    source = (ROOT / "examples" / "submissions" / "correct.py").read_text(encoding="utf-8")
+    head = 'def numerical_diff(f, x, eps=1e-4):\n    """Central-difference estimate of df/dx at the Variable ``x``."""\n'
+    assert head in source
+    forging = head + ('    f.__globals__["describe"] = lambda value: {"type": "float", "dtype": None, "shape": [],\n'
+                      '                                               "array": 0.0}\n')
+    honest_path, forged_path = tmp_path / "honest.py", tmp_path / "forged.py"
+    honest_path.write_text(source, encoding="utf-8")
+    forged_path.write_text(source.replace(head, forging), encoding="utf-8")
+    honest, forged = grade_files(assignment, [honest_path, forged_path])
+    refused = {t["name"] for t in forged["tests"] if t["status"] == "failed"}
+    assert refused and all("numerical" in name or "central" in name.lower() for name in refused), refused
+    assert forged["score"] == honest["score"] - sum(t["score"] for t in honest["tests"] if t["name"] in refused)
+    assert any("changed a probe's own code" in reason for reason in forged["extra_data"]["review"])

@@ -234,7 +234,7 @@ def attributes(mod, x, label):
     """shape, ndim, size, dtype, len, name and repr of ``Variable(x, label)``."""
     value = mod.Variable(np.asarray(x), label)
     return {"shape": [int(n) for n in value.shape], "ndim": int(value.ndim), "size": int(value.size),
-            "dtype": str(value.dtype), "len": int(len(value)) if np.ndim(x) else None, "name": value.name,
+            "dtype": str(value.dtype), "len": int(len(value)) if np.asarray(x).ndim else None, "name": value.name,
             "repr": repr(value)}
 
 

@@ -44,7 +44,7 @@ _SIGNAL_KEYS = {getattr(signal, name, None): key for name, key in (
 MAX_UNSOLICITED = 64
 MAX_HELD_BYTES = 32 << 20
 _MAX_LOAD_ERRORS = 100
-MAX_SIGNS = 64  # the worker's watch sends at most 40, each once
+MAX_SIGNS = 128  # the worker's watch sends at most 8 places for each of its 9 kinds, each once
 _SIGN_KIND = re.compile(r"[a-z_]{1,32}")
 _SIGN_FILE = re.compile(r"[A-Za-z_][\w.-]*(?:/[A-Za-z_][\w.-]*)*\.py")
 
