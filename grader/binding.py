@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import importlib.util
 import types
 from typing import Any, Callable
@@ -81,11 +82,19 @@ def bound_module(module: types.ModuleType, chains: set[tuple[str, ...]]) -> Boun
     return BoundModule(module, tools)
 
 
-def bind_namespace(namespace: dict, source: str) -> list[BoundModule]:
-    """Replace, in place, every module in ``namespace`` that ``source`` reads attributes of by its
-    bound form; returns the bound modules (for :class:`Guard`)."""
+@functools.lru_cache(maxsize=None)
+def file_chains(path: str) -> dict[str, frozenset[tuple[str, ...]]]:
+    """``attribute_chains`` of a file, parsed once per process: the worker's own files are parsed in the
+    zygote (``grader.sandbox.child`` asks at import), so a worker's private copies cost no parse."""
+    with open(path, encoding="utf-8") as handle:
+        return {name: frozenset(chains) for name, chains in attribute_chains(handle.read()).items()}
+
+
+def bind_namespace(namespace: dict, source: str | None = None, path: str | None = None) -> list[BoundModule]:
+    """Replace, in place, every module in ``namespace`` that the source (text, or the file at ``path``)
+    reads attributes of by its bound form; returns the bound modules (for :class:`Guard`)."""
     made = []
-    for name, chains in attribute_chains(source).items():
+    for name, chains in (file_chains(path) if path else attribute_chains(source)).items():
         value = namespace.get(name)
         if isinstance(value, types.ModuleType):
             namespace[name] = bound_module(value, chains)
@@ -109,8 +118,7 @@ def private_copies(module: types.ModuleType | BoundModule, names: list[str]) -> 
         module = object.__getattribute__(module, "_live")
     namespace = dict(vars(module))
     namespace["__builtins__"] = private_builtins()
-    with open(module.__file__, encoding="utf-8") as handle:
-        bind_namespace(namespace, handle.read())
+    bind_namespace(namespace, path=module.__file__)
     for name, value in list(namespace.items()):
         if isinstance(value, types.FunctionType) and value.__module__ == module.__name__:
             namespace[name] = types.FunctionType(value.__code__, namespace, value.__name__,

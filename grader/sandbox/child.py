@@ -19,7 +19,7 @@ import types
 from typing import Any, Callable
 
 from grader import wire
-from grader.binding import ProbeFile, private_copies
+from grader.binding import ProbeFile, file_chains, private_copies
 from grader.sandbox import watch
 
 WORKDIR = "/tmp/work"
@@ -309,3 +309,9 @@ def _top_level_line(exc: BaseException, label: str) -> int | None:
 def _student_function(exc: BaseException) -> str | None:
     frames = _student_frames(exc, SUBMISSION_FILE)
     return frames[-1].name if frames else None
+
+
+# Parsed once, here in the zygote (or the portable runner's child), before any worker exists.
+for _source in (__file__, wire.__file__, watch.__file__):
+    file_chains(_source)
+watch.trusted_roots()

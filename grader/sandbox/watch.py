@@ -18,6 +18,7 @@ an object the event carries (a student's ``__str__`` would run inside it).
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -28,7 +29,8 @@ from typing import Callable
 _EVENTS = {
     "compile": "exec", "exec": "exec",
     "sys._getframe": "frames", "sys._current_frames": "frames", "sys._current_exceptions": "frames",
-    "sys.settrace": "frames", "sys.setprofile": "frames",
+    "sys.settrace": "frames", "sys.setprofile": "frames", "sys._settraceallthreads": "frames",
+    "sys._setprofileallthreads": "frames", "sys.monitoring.register_callback": "frames",
     "object.__getattr__": "frames",   # refined by attribute name below
     "gc.get_objects": "gc", "gc.get_referrers": "gc", "gc.get_referents": "gc",
     "function.__new__": "code_objects", "code.__new__": "code_objects", "object.__setattr__": "code_objects",
@@ -48,20 +50,22 @@ _RAW_PATHS = re.compile(r"/proc/(?:self|thread-self|\d+)/(?:fd|fdinfo|mem|maps|t
 MAX_PLACES = 8  # places sent per kind: flooding one kind (40 evals) must not silence another (the gc walk)
 
 
+@functools.lru_cache(maxsize=None)
 def kit_folder() -> str:
     import grader
 
     return os.path.dirname(os.path.abspath(grader.__file__))
 
 
-def trusted_roots() -> list[str]:
-    """Folders whose code is the interpreter's, an installed package's or the kit's."""
+@functools.lru_cache(maxsize=None)
+def trusted_roots() -> tuple[str, ...]:
+    """Folders whose code is the interpreter's, an installed package's or the kit's (found once, in the zygote)."""
     import sysconfig
 
     paths = sysconfig.get_paths()
     roots = {os.path.dirname(os.__file__), paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"],
              kit_folder()}
-    return sorted(root for root in roots if root)
+    return tuple(sorted(root for root in roots if root))
 
 
 def install(report: Callable[[dict], None], workdir: str, labels: tuple[str, ...], probes_file: str | None) -> None:
