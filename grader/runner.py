@@ -50,6 +50,7 @@ class SubmissionRun:
     load_failure: Message | None = None
     seconds: float = 0.0
     untagged_replies: int = 0
+    signs: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -127,7 +128,7 @@ class Session:
             run.load_output, run.output_total = handle.load_output, handle.output_total
             run.load_errors, run.seconds = handle.load_errors, handle.seconds
             run.load_failure = handle.load_failure
-            run.untagged_replies = handle.untagged_replies
+            run.untagged_replies, run.signs = handle.untagged_replies, handle.signs
         if plugin.internal_errors:
             raise GraderError("assignment tests failed inside the grader: " + "; ".join(plugin.internal_errors[:3]))
         return runs

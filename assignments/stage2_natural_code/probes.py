@@ -10,7 +10,7 @@ Only names of the book's ``dezero/core_simple.py`` are used (``Variable``, ``Fun
 """
 import gc
 import sys
-import weakref
+from _weakref import ref
 
 import numpy as np
 
@@ -223,7 +223,7 @@ def _build_and_drop(mod, x, backward):
     out = middle * middle + 1.0
     if backward:
         out.backward()
-    refs = [weakref.ref(middle), weakref.ref(middle.creator), weakref.ref(out), weakref.ref(out.creator)]
+    refs = [ref(middle), ref(middle.creator), ref(out), ref(out.creator)]
     del middle, out
     return refs
 
@@ -234,7 +234,7 @@ def attributes(mod, x, label):
     """shape, ndim, size, dtype, len, name and repr of ``Variable(x, label)``."""
     value = mod.Variable(np.asarray(x), label)
     return {"shape": [int(n) for n in value.shape], "ndim": int(value.ndim), "size": int(value.size),
-            "dtype": str(value.dtype), "len": int(len(value)) if np.ndim(x) else None, "name": value.name,
+            "dtype": str(value.dtype), "len": int(len(value)) if np.asarray(x).ndim else None, "name": value.name,
             "repr": repr(value)}
 
 
