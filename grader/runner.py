@@ -34,6 +34,8 @@ class TestOutcome:
     hidden: bool
     passed: bool
     feedback: str
+    needs: tuple[str, ...] = ()  # the parts of the student's code the test measures (grader.plugin.MARKERS)
+    uses: tuple[str, ...] = ()   # other parts it relies on
 
 
 @dataclass
@@ -120,7 +122,8 @@ class Session:
             runs[index].outcomes.append(TestOutcome(
                 test=meta["test"], title=meta.get("title", meta["test"]), hidden=bool(meta.get("hidden")),
                 passed=test.get("outcome") == "passed",
-                feedback=meta.get("feedback", "") if test.get("outcome") != "passed" else ""))
+                feedback=meta.get("feedback", "") if test.get("outcome") != "passed" else "",
+                needs=tuple(meta.get("needs", ())), uses=tuple(meta.get("uses", ()))))
         for run, handle in zip(runs, plugin.handles):
             # The layers probe_layers saw in a worker running no student code, never a worker's own claim.
             run.layers, run.events = dict(self.layers), handle.events
