@@ -41,7 +41,10 @@ class Removal:
 
     @property
     def label(self) -> str:
-        return f"without {self.name} (missing altogether)" if self.missing else f"with {self.name} as the template has it"
+        if not self.missing:
+            return f"with {self.name} as the template has it"
+        naming = [part for part in self.parts if not covers(self.name, part)]
+        return f"without {self.name} (missing altogether" + (f"; {', '.join(naming)} names it)" if naming else ")")
 
 
 def find_parts(source: str) -> tuple[list[Part], list[str]]:
@@ -87,13 +90,22 @@ def derive_removals(source: str) -> list[Removal]:
     parts, _ = find_parts(source)
     lines = source.splitlines(keepends=True)
     removals = [Removal(part.name, (part.name,), False, _stubbed(lines, part.spans)) for part in parts]
-    for node in _wholly_students(ast.parse(source), parts):
+    tree = ast.parse(source)
+    for node in _wholly_students(tree, parts):
         first = min([node.lineno] + [d.lineno for d in node.decorator_list])
         inside = [p for p in parts if covers(node.name, p.name)]
         last = max([node.end_lineno] + [end for p in inside for _, end in p.spans])  # its last END marker too
-        removals.append(Removal(node.name, tuple(p.name for p in inside), True,
+        # A part that names the missing definition breaks with it (setup_variable assigns rsub).
+        naming = [p for p in parts if p not in inside and _names(tree, p, node.name)]
+        removals.append(Removal(node.name, tuple(p.name for p in inside + naming), True,
                                 "".join(lines[:first - 1] + lines[last:])))
     return removals
+
+
+def _names(tree: ast.Module, part: Part, name: str) -> bool:
+    """Whether the code in ``part``'s regions refers to the module-level ``name``."""
+    return any(isinstance(node, ast.Name) and node.id == name and any(b < node.lineno < e for b, e in part.spans)
+               for node in ast.walk(tree))
 
 
 def _stubbed(lines: list[str], spans: tuple[tuple[int, int], ...]) -> str:
