@@ -193,7 +193,7 @@ def judge(source: str, removals: list[Removal], results: list[dict], everywhere:
           tests: list[Declared]) -> PartsReport:
     """Hold each graded removal against the tests' declarations; one problem line per offence.
 
-    ``tests``: every test's declarations, as the reference's result carries them.
+    ``tests``: every test's declarations, as the graded results carry them.
     """
     parts, stray = find_parts(source)
     names = [part.name for part in parts]
@@ -203,10 +203,9 @@ def judge(source: str, removals: list[Removal], results: list[dict], everywhere:
         offences = _offences(removal, result, everywhere)
         report.problems += offences
         report.isolated += not offences
-        for declared in declarations(result):
-            if declared.test in lost_tests(result):
-                shown |= {(declared.test, name) for name in (*declared.needs, *declared.uses)
-                          if any(covers(name, part) for part in removal.parts)}
+        lost = lost_tests(result)
+        shown |= {(declared.test, name) for declared in declarations(result) if declared.test in lost
+                  for name in (*declared.needs, *declared.uses) if any(covers(name, part) for part in removal.parts)}
     for declared in tests:
         for kind, listed in ((NEEDS, declared.needs), (USES, declared.uses)):
             report.problems += [f"parts: {declared.test} declares {kind}(\"{name}\"), but passes without it: "
