@@ -362,8 +362,8 @@ def test_a_failed_test_that_uses_another_part_says_so_in_each_language(tmp_path)
     path.write_text((ROOT / "reference" / "dezero_stage1.py").read_text(encoding="utf-8").replace(
         "return x ** 2\n", "return x ** 3\n"), encoding="utf-8")
     for lang, expected in (
-            ("en", "square(x).data has the wrong values (this test also relies on Function.__call__; if their own "
-                   "tests fail too, fix those first)"),
+            ("en", "square(x).data has the wrong values (this test also relies on Function.__call__, which other "
+                   "tests measure: fix those first if they fail too)"),
             ("ko", "square(x).data의 값이 틀렸습니다 (이 테스트는 Function.__call__에도 의존합니다. 그 부분의 테스트도 "
                    "실패했다면 그것부터 고치세요)")):
         [result] = grade_files(stage1, [path], lang=lang)
