@@ -44,6 +44,12 @@ on_error = "grade_defined"  # or "zero": a .py whose module-level code raises sc
 public = "visible"
 hidden = "after_due_date"
 
+# Parts of the student's code (functions and methods holding a solution region) that every test relies
+# on, e.g. ["Variable.__init__"]; each test names the others with @pytest.mark.needs(...) and uses(...),
+# and grader selftest proves it by removing one part at a time (docs/authoring.md, "Parts").
+[parts]
+everywhere = []
+
 # grader selftest plants mistakes in the solution regions and wants the tests to catch this share of
 # them (docs/selftest.md); fewer than min_mutants means the regions broke: a small assignment lowers it.
 [selftest]
