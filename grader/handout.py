@@ -19,7 +19,7 @@ from grader.assignment import CONFIG_NAME, Assignment
 from grader.compat import tomllib
 from grader.errors import GraderError
 from grader.grading import grade_files, open_session
-from grader.hints import RECORDED_NAME
+from grader.hints.book import RECORDED_NAME
 from grader.template import template_files
 
 _SOLUTION = re.compile(r"^\s*# BEGIN SOLUTION\s*$(.*?)^\s*# END SOLUTION\s*$", re.S | re.M)
@@ -120,7 +120,7 @@ def handout_files(assignment: Assignment, language: str | None = None) -> dict[s
     files[f"{base}/{CONFIG_NAME}"] = _public_config(assignment, public_names, language).encode()
     expected, known_bugs = _public_answers(assignment)
     files[f"{base}/public_expected.json"] = json.dumps(expected, indent=1, sort_keys=True).encode()
-    # The buggy variants' answers to the same public probe calls, and their hints: never their source.
+    # The known bugs' wrong answers to the public tests, and their hints: never their code or names.
     files[f"{base}/{RECORDED_NAME}"] = json.dumps(known_bugs, indent=1, sort_keys=True, ensure_ascii=False).encode()
     for lang_file in sorted((assignment.root / "messages").glob("*.toml")):
         titles = tomllib.loads(lang_file.read_text(encoding="utf-8")).get("tests", {})
@@ -148,11 +148,12 @@ def _public_config(assignment: Assignment, public_names: set[str], language: str
 
 
 def _public_answers(assignment: Assignment) -> tuple[dict[str, str], dict]:
-    """The reference's answers to the public tests' probe calls, and each known bug's (``grader.hints``)."""
+    """The reference's answers to the public tests' probe calls, and the public part of the answer
+    book, hints written in (``grader.hints``)."""
     session = open_session(assignment, hide=[], public_only=True)
     try:
         grade_files(assignment, [assignment.reference], public_only=True, session=session)
-        return session.reference.recorded, session.known_bugs.record(session.plan.calls)
+        return session.reference.recorded, session.book.to_data(public_only=True, shipped=True)
     finally:
         session.close()
 
@@ -161,8 +162,8 @@ def _public_answers(assignment: Assignment) -> tuple[dict[str, str], dict]:
 # only, so students install no instructor command and no LMS client. They must run on Python 3.9
 # (``tests/test_handout.py`` parses them as 3.9; .ci/handout-pythons installs them under it).
 CHECK_MODULES = ("__init__", "archives", "assignment", "checks", "cli", "compat", "errors", "grading", "handles",
-                 "hints", "i18n", "notebook", "plugin", "portable", "replies", "results", "review", "runner",
-                 "selfcheck", "submission", "summary", "variants", "wire", "sandbox/__init__", "sandbox/child",
+                 "hints/__init__", "hints/book", "i18n", "notebook", "plugin", "portable", "replies", "results",
+                 "review", "runner", "selfcheck", "submission", "summary", "wire", "sandbox/__init__", "sandbox/child",
                  "sandbox/client", "sandbox/layers", "sandbox/zygote")
 CHECK_DATA = ("results_schema.json", "messages/en.toml", "messages/ko.toml")
 HANDOUT_MARKER = "_handout.py"  # its presence makes ``grader --help`` list the students' commands only
@@ -180,7 +181,7 @@ def check_kit_files() -> dict[str, bytes]:
         "dezero-autograder-check", "grader check: run an assignment's public tests on your own code", "3.9",
         ["numpy", "pytest>=7.4", "pytest-json-report>=1.5", "nbformat>=5.9", "fastjsonschema>=2.16", "rich>=13.0",
          "tomli>=1.1; python_version < '3.11'", "pyseccomp>=0.1.2; sys_platform == 'linux'"],
-        ["grader", "grader.sandbox"])
+        ["grader", "grader.hints", "grader.sandbox"])
     files["grader-kit/README.md"] = b"The dezero-autograder checker (students' edition). Install with: python -m pip install .\n"
     return files
 
