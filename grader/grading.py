@@ -10,6 +10,7 @@ from pathlib import Path
 from grader.assignment import Assignment, find_repo_root, list_assignments, load_assignment
 from grader.errors import GraderError, SubmissionError
 from grader.hints.book import AnswerBook, shipped_book
+from grader.hints.record import kit_book
 from grader.i18n import choose_language
 from grader.results import build_result, now, validate
 from grader.review import review_reasons
@@ -132,12 +133,7 @@ def open_session(assignment: Assignment, hide: list[str], *, insecure: bool = Fa
 
 def answer_book(assignment: Assignment) -> AnswerBook:
     """The known bugs' answers: the one a handout ships, or the kit's (cached, or recorded once)."""
-    if assignment.reference is None:
-        return shipped_book(assignment.root)
-    # Imported here: a handout ships the matching only, not the recorder (nor the mutants it grades).
-    from grader.hints.record import kit_book
-
-    return kit_book(assignment)
+    return shipped_book(assignment.root) if assignment.reference is None else kit_book(assignment)
 
 
 def grade_files(assignment: Assignment, paths: list[Path], *, insecure: bool = False,

@@ -289,20 +289,20 @@ def _qualified_name(frame) -> str:
     code = frame.f_code
     qualname = getattr(code, "co_qualname", None)
     if qualname is None:
-        return _owner_of(frame) + code.co_name
+        return _owner_of(code, frame.f_globals) + code.co_name
     return ".".join(part for part in qualname.split(".") if not part.startswith("<")) or code.co_name
 
 
-def _owner_of(frame) -> str:
-    """"Variable." when a class defined at the frame's module level holds this code as a method."""
-    code = frame.f_code
-    for value in list(frame.f_globals.values()):
+def _owner_of(code, scope: dict) -> str:
+    """"Variable." when a class of the module ``scope`` holds ``code`` as a method (or property, or
+    static or class method); "" otherwise."""
+    for value in list(scope.values()):
         if not isinstance(value, type):
             continue
         attribute = type.__dict__["__dict__"].__get__(value).get(code.co_name)  # no metaclass in the way
         function = getattr(attribute, "__func__", None) or getattr(attribute, "fget", None) or attribute
         if getattr(function, "__code__", None) is code:
-            return f"{value.__qualname__}."
+            return f"{value.__name__}."
     return ""
 
 
