@@ -14,7 +14,7 @@ from grader.hints.record import kit_book
 from grader.i18n import choose_language
 from grader.results import build_result, now, validate
 from grader.review import review_reasons
-from grader.runner import Session
+from grader.runner import Session, workers_runtime
 from grader.submission import Submission, load_submission
 
 Loaded = Union[Submission, SubmissionError]
@@ -136,6 +136,7 @@ def open_session(assignment: Assignment, hide: list[str], *, insecure: bool = Fa
                  public_only: bool = False, lang: str | None = None, compute_ahead: bool = True,
                  book: AnswerBook | None = None) -> Session:
     """A grading session; ``book``: the known bugs' answers for hints (default: ``answer_book``)."""
+    workers_runtime(assignment)  # a workers' Python that cannot be used is one line, before bugs are recorded
     return Session(assignment, hide=hide, secure=not insecure, slot=slot, public_only=public_only,
                    lang=choose_language(lang, assignment.language), compute_ahead=compute_ahead,
                    book=answer_book(assignment) if book is None else book)

@@ -179,7 +179,8 @@ class StudentHandle:
         self._grade_defined = assignment.load_on_error == "grade_defined"
         self._setup = assignment.load_setup
         self._package, self._allowed = assignment.package, assignment.allowed_packages
-        self._mask = PathMask(kit_paths(assignment), zygote.runtime.paths)  # no path of ours in feedback
+        # No path of ours in feedback. No zygote: nothing will run (a submission that could not be read).
+        self._mask = PathMask(kit_paths(assignment), zygote.runtime.paths if zygote is not None else ())
         self._reference = reference
         self._timeouts = 0
         self._hidden_test = False  # until told otherwise, a test's inputs may reach the student
