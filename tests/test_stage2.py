@@ -87,10 +87,10 @@ def test_a_found_package_only_ever_names_plain_files_below_its_folder(names):
 def test_a_file_named_like_the_template_wins_over_the_package(tmp_path, stage2):
     book_package(tmp_path)
     (tmp_path / "dezero_stage2.py").write_text(REFERENCE.read_text(encoding="utf-8"), encoding="utf-8")
-    chosen = load_submission(tmp_path, stage2.template_name, stage2.load_package)
+    chosen = load_submission(tmp_path, stage2.template_name, stage2.package)
     assert chosen.package is None and chosen.chosen == "dezero_stage2.py"
     (tmp_path / "dezero_stage2.py").unlink()
-    chosen = load_submission(tmp_path, stage2.template_name, stage2.load_package)
+    chosen = load_submission(tmp_path, stage2.template_name, stage2.package)
     assert chosen.package["modules"] == ["dezero.core_simple"] and chosen.chosen == "dezero/core_simple.py"
     # Stage 1 accepts no package: the same folder is read as loose files.
     assert load_submission(tmp_path, "dezero_stage1").package is None
@@ -100,7 +100,7 @@ def test_a_package_that_is_not_utf8_is_refused_in_one_line(tmp_path, stage2):
     book_package(tmp_path)
     (tmp_path / "dezero" / "functions.py").write_bytes(b"x = '\xff'\n")
     with pytest.raises(SubmissionError, match=r"functions\.py.*not UTF-8"):
-        load_submission(tmp_path, stage2.template_name, stage2.load_package)
+        load_submission(tmp_path, stage2.template_name, stage2.package)
 
 
 # ---- grading the package in the sandbox -----------------------------------------------------------
