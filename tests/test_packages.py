@@ -198,13 +198,18 @@ def test_allowed_packages_cost_nothing_unused_and_import_their_own_dependencies(
     plot = '''import matplotlib.pyplot as plt
 from mpl_toolkits.mplot3d import Axes3D
 from PIL import Image
+import io
 plt.plot([1, 2], [3, 4])
+plt.savefig(io.BytesIO(), format="png")
+Image.new("RGB", (2, 2)).save(io.BytesIO(), format="png")
 plt.show()
 '''
     ready, worker = runner(cells=[plot])
     assert ready["load_errors"] == [] and b"show" not in bytes(worker.output)  # plt.show() returned, silently
     state = ask(worker, "worker")
     assert state["backend"] == "agg" and state["matplotlib"] and state["PIL"]
+    # What the allowed packages do for the student (exec, frames, ctypes, their own files) is no sign of the watch.
+    assert worker.signs == []
 
 
 def test_matplotlib_reads_the_font_list_built_once_instead_of_scanning_fonts(runner):
@@ -325,3 +330,4 @@ def test_the_books_complete_package_gets_full_marks_for_stage_2(tmp_path, stage2
     assert submission.package and "dezero/datasets.py" in submission.package["files"]
     [result] = grade_files(stage2, [archive])
     assert result["score"] == result["max_score"] == 46, [t["output"] for t in result["tests"] if t["output"]]
+    assert result["extra_data"]["review"] == []  # loading matplotlib and PIL is no sign of the run-time watch
