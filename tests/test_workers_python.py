@@ -68,12 +68,14 @@ def test_workers_under_another_python_grade_as_under_the_graders_own(tmp_path, s
     other = grade_files(_under(stage1, minor), files)
     assert [r["score"] for r in other] == [r["score"] for r in own] and other[0]["score"] == other[0]["max_score"]
     assert set(other[0]["extra_data"]["sandbox_layers"]) == set(own[0]["extra_data"]["sandbox_layers"])
+    # The watch runs under that Python too: its standard library and packages are no student code.
+    assert [r["extra_data"]["review"] for r in other] == [[], []]
     package = tmp_path / "dezero"
     package.mkdir()
     shutil.copy(REFERENCE2, package / "core_simple.py")
     (package / "__init__.py").write_text("from dezero.core_simple import Variable\n", encoding="utf-8")
     for result in grade_files(_under(stage2, minor), [REFERENCE2, tmp_path]):  # a file, and the package shape
-        assert result["score"] == result["max_score"], result["output"]
+        assert result["score"] == result["max_score"] and result["extra_data"]["review"] == [], result["output"]
 
 
 @pytest.mark.e2e
