@@ -14,7 +14,7 @@ from grader.hints.record import kit_book
 from grader.i18n import choose_language
 from grader.results import build_result, now, validate
 from grader.review import review_reasons
-from grader.runner import Session
+from grader.runner import Session, workers_runtime
 from grader.submission import Submission, load_submission
 
 Loaded = Union[Submission, SubmissionError]
@@ -22,7 +22,7 @@ Loaded = Union[Submission, SubmissionError]
 
 def load_or_error(path: Path, assignment: Assignment) -> Loaded:
     """A submission, or the SubmissionError that says why it cannot be graded (scores 0)."""
-    return contained(lambda: load_submission(path, assignment.template_name, assignment.load_package), str(path))
+    return contained(lambda: load_submission(path, assignment.template_name, assignment.package), str(path))
 
 
 def contained(load: Callable[[], Submission], label: str) -> Loaded:
@@ -56,17 +56,21 @@ def assignment_for(path: Path, repo_root: Path | None = None) -> Assignment:
     if len(folders) <= 1:
         return load_assignment(None, repo_root)
     assignments = [load_assignment(str(folder)) for folder in folders]
-    loaded = {a.id: _submission_or_none(load_or_error(path, a)) for a in assignments}
-    named = [a for a in assignments if _named_for(loaded[a.id], a)]
+    loaded = {a.id: load_or_error(path, a) for a in assignments}
+    named = [a for a in assignments if _named_for(_submission_or_none(loaded[a.id]), a)]
     if len(named) == 1:
         return named[0]
     own = _distinctive_names(assignments)
-    coverage = {a.id: len(own[a.id] & _defined_names(loaded[a.id])) / max(1, len(own[a.id])) for a in assignments}
+    coverage = {a.id: len(own[a.id] & _defined_names(_submission_or_none(loaded[a.id]))) / max(1, len(own[a.id]))
+                for a in assignments}
     best = max(coverage.values())
     winners = [a for a in assignments if coverage[a.id] == best]
     if best > 0 and len(winners) == 1:
         return winners[0]
     ids = ", ".join(assignment.id for assignment in assignments)
+    problems = [error for error in loaded.values() if isinstance(error, SubmissionError)]
+    if len(problems) == len(loaded):  # nothing to go by: what is wrong with the file comes first
+        raise GraderError(f"{problems[0]} (then choose its assignment with -a: {ids})")
     raise GraderError(f"{path}: cannot tell which assignment it is for; choose one with -a ({ids})")
 
 
@@ -132,6 +136,7 @@ def open_session(assignment: Assignment, hide: list[str], *, insecure: bool = Fa
                  public_only: bool = False, lang: str | None = None, compute_ahead: bool = True,
                  book: AnswerBook | None = None) -> Session:
     """A grading session; ``book``: the known bugs' answers for hints (default: ``answer_book``)."""
+    workers_runtime(assignment)  # a workers' Python that cannot be used is one line, before bugs are recorded
     return Session(assignment, hide=hide, secure=not insecure, slot=slot, public_only=public_only,
                    lang=choose_language(lang, assignment.language), compute_ahead=compute_ahead,
                    book=answer_book(assignment) if book is None else book)
