@@ -193,7 +193,7 @@ def check_kit_files() -> dict[str, bytes]:
     files[f"grader-kit/grader/{HANDOUT_MARKER}"] = b'"""Marks the students\' edition of the grader (built by grader handout)."""\n'
     files["grader-kit/pyproject.toml"] = _pyproject(
         "dezero-autograder-check", "grader check: run an assignment's public tests on your own code", "3.9",
-        ["numpy", "pytest>=7.4", "pytest-json-report>=1.5", "nbformat>=5.9", "fastjsonschema>=2.16", "rich>=13.0",
+        ["numpy", "pytest>=7.4", "nbformat>=5.9", "fastjsonschema>=2.16", "rich>=13.0",
          "matplotlib", "Pillow", "tomli>=1.1; python_version < '3.11'", "pyseccomp>=0.1.2; sys_platform == 'linux'"],
         ["grader", "grader.hints", "grader.sandbox"])
     files["grader-kit/README.md"] = b"The dezero-autograder checker (students' edition). Install with: python -m pip install .\n"
@@ -228,7 +228,7 @@ def grader_kit_files() -> dict[str, bytes]:
                              for p in Path(str(package)).rglob("__init__.py") if "__pycache__" not in p.parts)
         files["grader-kit/pyproject.toml"] = _pyproject(
             "dezero-autograder", "Sandboxed autograder for DeZero homework", "3.11",
-            ["numpy", "pytest", "pytest-json-report", "nbformat", "fastjsonschema", "rich", "matplotlib", "Pillow",
+            ["numpy", "pytest", "nbformat", "fastjsonschema", "rich", "matplotlib", "Pillow",
              "pyyaml", "httpx", "pyjwt[crypto]", "tenacity", "pyseccomp; sys_platform == 'linux'"], subpackages)
     files["grader-kit/README.md"] = b"The dezero-autograder checker. Install with: python3 -m pip install .\n"
     return files

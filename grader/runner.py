@@ -1,7 +1,7 @@
 """Running an assignment's tests over submissions: one pytest session per process.
 
 The zygote is started before any test or reference code is imported, so workers are
-forked from a process that never saw them. Results come from pytest-json-report.
+forked from a process that never saw them. Outcomes are recorded by the grading plugin.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from pytest_jsonreport.plugin import JSONReport
 
 from grader.assignment import Assignment
 from grader.errors import GraderError, SubmissionError
@@ -122,18 +121,12 @@ class Session:
     def run(self, submissions: list[Submission | SubmissionError]) -> list[SubmissionRun]:
         plugin = GradingPlugin(self.assignment, submissions, self.zygote, self.slot, self.reference, self.lang,
                                self.plan, keep_answers=self.record)
-        report = _run_pytest(self.assignment, plugin, self.public_only)
+        _run_pytest(self.assignment, plugin, self.public_only)
         runs = [SubmissionRun(submission=s) for s in submissions]
-        for test in report.get("tests", []):
-            meta = test.get("metadata") or {}
-            index = meta.get("submission")
-            if index is None:
-                raise GraderError(f"{test.get('nodeid')}: test does not use the 'student' fixture; "
-                                  "every graded test must")
-            runs[index].outcomes.append(TestOutcome(
-                test=meta["test"], title=meta.get("title", meta["test"]), hidden=bool(meta.get("hidden")),
-                passed=test.get("outcome") == "passed",
-                feedback=meta.get("feedback", "") if test.get("outcome") != "passed" else "",
+        for meta in plugin.outcomes:
+            runs[meta["submission"]].outcomes.append(TestOutcome(
+                test=meta["test"], title=meta["title"], hidden=bool(meta["hidden"]),
+                passed=meta["outcome"] == "passed", feedback=meta.get("feedback", ""),
                 needs=tuple(meta.get("needs", ())), uses=tuple(meta.get("uses", ()))))
         for run, handle in zip(runs, plugin.handles):
             # The layers probe_layers saw in a worker running no student code, never a worker's own claim.
@@ -221,13 +214,10 @@ def _forget_other_tests(assignment: Assignment) -> None:
             del sys.modules[name]
 
 
-def _run_pytest(assignment: Assignment, plugin: GradingPlugin, public_only: bool) -> dict:
-    report = JSONReport()
+def _run_pytest(assignment: Assignment, plugin: GradingPlugin, public_only: bool) -> None:
     folders = [assignment.public_tests] + ([] if public_only else [assignment.hidden_tests])
     args = [str(f) for f in folders if f.is_dir()] + [
         "-c", os.devnull, "--rootdir", str(assignment.root), "--import-mode=importlib",
-        "-p", "pytest_jsonreport.plugin", "--json-report-file=none",
-        "--json-report-omit", "log", "streams", "traceback", "keywords", "warnings", "collectors",
         # Per-test plugins that cost a millisecond or more per test and that trusted tests do not need.
         "-p", "no:cacheprovider", "-p", "no:logging", "-p", "no:warnings", "-p", "no:faulthandler",
         "-p", "no:doctest", "-p", "no:unraisableexception", "-p", "no:threadexception",
@@ -238,11 +228,11 @@ def _run_pytest(assignment: Assignment, plugin: GradingPlugin, public_only: bool
     with contextlib.redirect_stdout(sink), _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a reference computation is not news
-        code = pytest.main(args, plugins=[report, plugin, fixtures])
-    data = report.report or {}
+        code = pytest.main(args, plugins=[plugin, fixtures])
+    if plugin.ungraded:
+        raise GraderError(f"{plugin.ungraded[0]}: test does not use the 'student' fixture; every graded test must")
     broken = plugin.broken_collectors
     if broken or code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         where = broken[0] if broken else str(assignment.root / "tests")
         raise GraderError(f"{where}: the assignment's tests could not be collected (pytest exit {int(code)}); "
                           "run pytest on that folder to see why")
-    return data
