@@ -69,9 +69,11 @@ class ServeProcess:
         deadline = time.monotonic() + timeout
         while not self.url and "--worker" not in self.args:
             try:
-                line = self._lines.get(timeout=max(0.1, deadline - time.monotonic()))
+                line = self._lines.get(timeout=0.5)
             except queue.Empty:
-                raise AssertionError(f"grader serve did not start: {self.log_text()}") from None
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"grader serve did not start: {self.log_text()}") from None
+                continue
             if line.startswith("student token: "):
                 self.students.append(line.split(": ", 1)[1])
             elif line.startswith("instructor token: "):

@@ -21,7 +21,7 @@ from grader.report import MATRIX_SCRIPT
 from grader.serve import api, instructor, lti_endpoints, student
 from grader.serve.config import ServeConfig
 from grader.serve.engines import engine_for
-from grader.serve.keys import session_secret, tool_key
+from grader.serve.keys import private_folder, session_secret, tool_key
 from grader.serve.passback import Passback
 from grader.serve.service import Service, render, service
 from grader.serve.storage import Store
@@ -40,6 +40,7 @@ def installed_assignments(ids: list[str]) -> dict[str, Assignment]:
 
 
 def build_service(config: ServeConfig, say: Callable[[str], None] = print) -> Service:
+    private_folder(config.data)  # before the database: SQLite's file goes there
     store = Store(config.database_url)
     key = tool_key(config.data)
     engine = engine_for(config.queue, store)
