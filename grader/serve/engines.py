@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Callable
 
 from sqlalchemy import exists, select
@@ -69,8 +70,13 @@ class CeleryEngine:
     def consume(self, handle: Handler, stopping: Callable[[], bool]) -> None:
         """A Celery worker in this process, one task at a time in its main thread (the sandbox's
         zygote is a child of the thread that starts it, so grading stays on one long-lived thread)."""
-        self.app.task(name=TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(
-            lambda grading_id: handle(int(grading_id)))
+        def grade(grading_id: int) -> None:
+            handle(int(grading_id))
+
+        self.app.task(name=TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(grade)
+        # Celery warns about root, for the sake of pickled messages; these are JSON only (accept_content),
+        # and the grading sandbox needs root for its namespaces and uid drop.
+        warnings.filterwarnings("ignore", message="You're running the worker with superuser privileges")
         worker = self.app.Worker(pool="solo", concurrency=1, loglevel="WARNING", quiet=True, without_gossip=True,
                                  without_mingle=True, without_heartbeat=True, queues=[QUEUE], optimization="fair")
         worker.start()

@@ -23,7 +23,9 @@ from grader.serve import jobs
 from grader.serve.storage import Store
 from grader.serve.worker import SETTINGS_VARIABLE, WorkerSettings
 
-RESTART_PAUSE = 1.0  # seconds between restarts of a worker that keeps dying at once
+RESTART_PAUSE = 1.0      # seconds before a dead worker is replaced ...
+MAX_RESTART_PAUSE = 30.0  # ... doubling up to this while workers keep dying within QUICK_DEATH seconds
+QUICK_DEATH = 10.0
 
 
 class Supervisor:
@@ -32,6 +34,8 @@ class Supervisor:
         self.count, self.store, self.publish, self.say = count, store, publish, say
         self.database, self.queue, self.hide, self.lease_seconds = database, queue, hide, lease_seconds
         self.processes: dict[str, subprocess.Popen] = {}
+        self._started: dict[str, float] = {}
+        self._pause = RESTART_PAUSE
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True, name="worker-supervisor")
 
@@ -46,6 +50,7 @@ class Supervisor:
         env = dict(os.environ, **{SETTINGS_VARIABLE: settings.to_env()})
         self.processes[owner] = subprocess.Popen([sys.executable, "-m", "grader.serve.worker"], env=env,
                                                  stdin=subprocess.DEVNULL)
+        self._started[owner] = time.monotonic()
 
     def _watch(self) -> None:
         for _ in range(self.count):
@@ -61,8 +66,9 @@ class Supervisor:
                 self.say(f"grader serve: worker {owner} ended ({_exit_text(code)}); "
                          f"{len(requeued)} grading(s) queued again; starting another")
                 self.publish(requeued)
-                if not self._stopping.is_set():
-                    time.sleep(RESTART_PAUSE)
+                quick = time.monotonic() - self._started.pop(owner) < QUICK_DEATH
+                self._pause = min(MAX_RESTART_PAUSE, self._pause * 2) if quick else RESTART_PAUSE
+                if not self._stopping.wait(self._pause):
                     self._spawn()
 
     def pids(self) -> dict[str, int]:
