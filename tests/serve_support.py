@@ -26,7 +26,8 @@ import pytest
 from conftest import ROOT
 from grader.serve.main import missing_libraries
 
-requires_serve = pytest.mark.skipif(bool(missing_libraries()), reason=(
+# Skipped where the serve extra is absent, except under CI (tox installs it there): then they run and fail.
+requires_serve = pytest.mark.skipif(bool(missing_libraries()) and not os.environ.get("CI"), reason=(
     "grader serve's libraries are not installed (pip install '.[serve]'): " + ", ".join(missing_libraries())))
 
 

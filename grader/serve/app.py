@@ -69,11 +69,10 @@ def create_app(svc: Service, *, workers: int | None = None) -> Starlette:
             svc.passback.stop()
             svc.engine.close()
 
-    frame_ancestors = sorted({p.origin for p in config.platforms} | {_origin(p.issuer) for p in config.platforms})
     secure = config.secure_cookies
     app = Starlette(
         routes=routes(), lifespan=lifetime, max_body_size=FORM_BYTES,
-        middleware=[Middleware(SecurityHeaders, frame_ancestors=frame_ancestors),
+        middleware=[Middleware(SecurityHeaders, frame_ancestors=config.frame_origins()),
                     Middleware(SessionMiddleware, secret_key=session_secret(config.data), session_cookie="grader_session",
                                max_age=8 * 3600, same_site="none" if secure else "lax", https_only=secure,
                                partitioned=secure)],
@@ -175,10 +174,3 @@ def _matrix_script(request: Request):
     """report.html's matrix script, served as a file (the pages' policy runs no inline script)."""
     body = MATRIX_SCRIPT.strip().removeprefix("<script>").removesuffix("</script>")
     return Response(body, media_type="text/javascript")
-
-
-def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"

@@ -48,6 +48,7 @@ class ServeConfig:
     uploads_per_window: int = 10             # per student: at most this many uploads ...
     window_seconds: int = 600                # ... in this many seconds
     lease_seconds: float = 15.0              # a worker that stops renewing its lease for this long is presumed dead
+    frame_ancestors: list[str] = field(default_factory=list)  # where the LMS shows the tool in a frame (below)
     platforms: list[Platform] = field(default_factory=list)
 
     @property
@@ -62,6 +63,15 @@ class ServeConfig:
     def secure_cookies(self) -> bool:
         """Behind TLS the cookies are Secure and SameSite=None (an LMS shows the tool in an iframe)."""
         return self.public_url.startswith("https://")
+
+    def frame_origins(self) -> list[str]:
+        """The pages allowed to show the tool in a frame: the addresses students see their LMS at (Canvas
+        cloud's issuer and login host are not the institution's own address, so say it in frame_ancestors),
+        and each platform's issuer and login host."""
+        found = set(self.frame_ancestors)
+        for platform in self.platforms:
+            found |= {_origin(platform.issuer), platform.origin}
+        return sorted(origin for origin in found if origin.startswith(("https://", "http://")))
 
     def platform(self, issuer: str, client_id: str | None) -> Platform | None:
         """The registration for ``issuer`` (and ``client_id`` when given, or when the issuer has several)."""
@@ -78,6 +88,11 @@ class ServeConfig:
             raise GraderError(f"{where}: workers on other machines need a database they can reach: give "
                               "database = \"postgresql://…\" (SQLite is one machine's file)")
         return self
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def load_config(path: Path | None, data: Path | None = None) -> ServeConfig:
