@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import json
 import math
 import random
-import statistics
 import sys
 import tempfile
 import time
-import zipfile
 from datetime import datetime
 from pathlib import Path
 
@@ -35,19 +32,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import httpx  # noqa: E402
 
-from serve_support import ServeProcess, postgres_server, redis_server  # noqa: E402
+from serve_support import ServeProcess, postgres_server, redis_server, zipped  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 STAGE1, STAGE2 = "stage1_autodiff", "stage2_natural_code"
-POLL_SECONDS = 0.25
-
-
-def _zip(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+POLL_SECONDS = 0.5
 
 
 def kinds() -> list[tuple[float, str, str, str, bytes]]:
@@ -63,10 +52,10 @@ def kinds() -> list[tuple[float, str, str, str, bytes]]:
     found = [
         (0.30, "py correct", STAGE1, "dezero_stage1.py", correct),
         (0.10, "notebook", STAGE1, "dezero_stage1.ipynb", (EXAMPLES / "submissions" / "correct_notebook.ipynb").read_bytes()),
-        (0.08, "folder zip", STAGE1, "hw1.zip", _zip({"hw1/dezero_stage1.py": correct, "hw1/README.txt": b"mine"})),
+        (0.08, "folder zip", STAGE1, "hw1.zip", zipped({"hw1/dezero_stage1.py": correct, "hw1/README.txt": b"mine"})),
         (0.12, "py buggy", STAGE1, "dezero_stage1.py", b""),  # one of the buggy variants, chosen per upload
         (0.05, "py broken", STAGE1, "dezero_stage1.py", (EXAMPLES / "submissions" / "syntax_error.py").read_bytes()),
-        (0.12, "package zip", STAGE2, "dezero.zip", _zip({"repo/dezero/__init__.py": init, "repo/dezero/core_simple.py": core})),
+        (0.12, "package zip", STAGE2, "dezero.zip", zipped({"repo/dezero/__init__.py": init, "repo/dezero/core_simple.py": core})),
         (0.12, "py stage 2", STAGE2, "dezero_stage2.py", reference2),
         (0.06, "py stage 2 buggy", STAGE2, "dezero_stage2.py", b""),
         (0.04, "hostile, fast", STAGE1, "dezero_stage1.py", b""),
@@ -105,8 +94,13 @@ async def rush(url: str, tokens: list[str], uploads: list, seconds: float, concu
         record = {"n": n, "kind": label, "sent": time.monotonic() - start}
         async with slots:
             began = time.monotonic()
-            answer = await client.post(f"{url}/api/v1/submissions", headers=headers, files={"file": (name, data)},
-                                       data={"assignment": assignment})
+            try:  # an upload is never sent twice (it would be a second submission): a failure is counted
+                answer = await client.post(f"{url}/api/v1/submissions", headers=headers, files={"file": (name, data)},
+                                           data={"assignment": assignment})
+            except httpx.TransportError as error:
+                record.update(upload_status=0, error=f"{type(error).__name__}")
+                records.append(record)
+                return
         record["upload_status"] = answer.status_code
         if answer.status_code != 202:
             record["error"] = answer.text[:200]
@@ -117,13 +111,16 @@ async def rush(url: str, tokens: list[str], uploads: list, seconds: float, concu
         while True:
             await asyncio.sleep(POLL_SECONDS)
             async with slots:
-                status = (await client.get(f"{url}/api/v1/submissions/{ident}", headers=headers)).json()["status"]
+                try:
+                    status = (await client.get(f"{url}/api/v1/submissions/{ident}", headers=headers)).json()["status"]
+                except httpx.TransportError:
+                    continue  # a status read is safe to repeat
             if status in ("done", "error"):
                 record.update(status=status, client_seconds=time.monotonic() - began)
                 break
         records.append(record)
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=30)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         await asyncio.gather(*(one(n, client) for n in range(len(uploads))))
     return records

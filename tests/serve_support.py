@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import io
 import json
 import os
 import queue
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -139,6 +141,14 @@ class ServeProcess:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
 
 
 def wait_done(client, url: str, token: str, ident: str, timeout: float = 120) -> dict:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from conftest import EXAMPLES, ROOT
-from serve_support import ServeProcess, requires_serve, submit, wait_done
+from serve_support import ServeProcess, requires_serve, submit, wait_done, zipped
 
 pytestmark = [requires_serve, pytest.mark.e2e]
 
@@ -59,20 +59,12 @@ def test_an_upload_is_graded_in_seconds_exactly_as_grader_grade_grades_it(server
     assert "review" not in mine["extra_data"] and "events" not in mine["extra_data"]
 
 
-def _zip(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def test_every_kind_of_upload_is_graded(server, client, tmp_path):
     from test_stage2 import book_package, zip_folder
 
     package = zip_folder(book_package(tmp_path / "repo"), tmp_path / "package.zip").read_bytes()
     uploads = [("stage1_autodiff", "hw.ipynb", (EXAMPLES / "correct_notebook.ipynb").read_bytes(), 65),
-               ("stage1_autodiff", "folder.zip", _zip({"hw1/dezero_stage1.py": CORRECT, "hw1/notes.txt": b"hi"}), 65),
+               ("stage1_autodiff", "folder.zip", zipped({"hw1/dezero_stage1.py": CORRECT, "hw1/notes.txt": b"hi"}), 65),
                ("stage2_natural_code", "dezero.zip", package, None),
                ("stage1_autodiff", "syntax.py", (EXAMPLES / "syntax_error.py").read_bytes(), 0)]
     token = server.students[1]

@@ -30,13 +30,13 @@ def store(database):
     store.close()
 
 
-def _link_and_user(store, subject="s1"):
+def _link_and_user(store, subject="s1", assignment="stage1_autodiff", locale=""):
     from grader.serve.storage import courses, links, users
 
     course = store.upsert(courses, {"issuer": "test", "context_id": "c"}, {"title": "Course"})
-    link = store.upsert(links, {"course_id": course, "resource_link_id": "l"}, {"title": "L"})
-    store.update_link(link, assignment_id="stage1_autodiff")
-    user = store.upsert(users, {"issuer": "test", "subject": subject}, {"name": subject, "email": "", "locale": ""})
+    link = store.upsert(links, {"course_id": course, "resource_link_id": assignment}, {"title": "L"})
+    store.update_link(link, assignment_id=assignment)
+    user = store.upsert(users, {"issuer": "test", "subject": subject}, {"name": subject, "email": "", "locale": locale})
     store.set_member(user, course, "student")
     return link, user
 
@@ -54,8 +54,8 @@ def test_each_grading_is_claimed_by_exactly_one_of_many_concurrent_workers(store
 
     def worker(name: str) -> None:
         own = Store(database)  # its own connections, as a worker process has
-        while (job := jobs.claim_next(own, name, 30)) is not None:
-            claimed.append((name, job["id"]))
+        while taken := jobs.claim_batch(own, name, 30):
+            claimed.extend((name, job["id"]) for job in taken)
         own.close()
 
     threads = [threading.Thread(target=worker, args=(f"w{n}",)) for n in range(4)]
@@ -67,14 +67,30 @@ def test_each_grading_is_claimed_by_exactly_one_of_many_concurrent_workers(store
     assert sorted(ids) == sorted(queued), "every grading claimed, none twice"
 
 
+def test_a_batch_takes_queued_gradings_of_one_assignment_and_language_only(store):
+    from grader.serve import jobs
+
+    stage1, ann = _link_and_user(store, "ann", locale="en-US")
+    stage2, _ = _link_and_user(store, "ann", "stage2_natural_code", locale="en-US")
+    _, kim = _link_and_user(store, "kim", locale="ko-KR")
+    order = [(stage1, ann), (stage2, ann), (stage1, kim), (stage1, ann), (stage1, ann), (stage1, ann), (stage1, ann)]
+    ids = [store.add_submission(link, user, f"{n}.py", b"x\n")[1] for n, (link, user) in enumerate(order)]
+    first = jobs.claim_batch(store, "A", 30)
+    assert [job["id"] for job in first] == [ids[0], ids[3], ids[4], ids[5]], "stage 1 in English, four at most"
+    assert [job["id"] for job in jobs.claim_batch(store, "B", 30)] == [ids[1]]
+    assert [job["id"] for job in jobs.claim_batch(store, "B", 30)] == [ids[2]], "Korean feedback: a session of its own"
+    assert [job["id"] for job in jobs.claim_batch(store, "B", 30, ids[6], limit=1)] == [ids[6]]
+    assert jobs.claim_batch(store, "C", 30, ids[6]) == [], "a message for a grading already taken finds nothing"
+
+
 def test_a_result_is_recorded_once_and_only_by_the_lease_holder(store):
     from grader.serve import jobs
 
     link, user = _link_and_user(store)
     submission, grading = store.add_submission(link, user, "a.py", b"x = 1\n")
-    job = jobs.claim_next(store, "A", 30)
+    [job] = jobs.claim_batch(store, "A", 30)
     assert job["id"] == grading and job["attempts"] == 1
-    assert jobs.claim(store, grading, "B", 30) is None, "a running grading is not claimed again"
+    assert jobs.claim_batch(store, "B", 30, grading) == [], "a running grading is not claimed again"
     assert not jobs.finish(store, grading, "B", RESULT)
     assert jobs.finish(store, grading, "A", RESULT)
     assert not jobs.finish(store, grading, "A", RESULT), "a second finish records nothing"
@@ -87,12 +103,12 @@ def test_an_expired_lease_is_queued_again_and_the_old_worker_cannot_record(store
 
     link, user = _link_and_user(store)
     submission, grading = store.add_submission(link, user, "a.py", b"x = 1\n")
-    jobs.claim_next(store, "A", 0.2)
+    jobs.claim_batch(store, "A", 0.2)
     assert jobs.requeue_expired(store) == []
     time.sleep(0.3)
     assert jobs.requeue_expired(store) == [grading]
-    assert not jobs.heartbeat(store, grading, "A", 30), "A has lost its lease"
-    assert jobs.claim_next(store, "B", 30)["attempts"] == 2
+    assert jobs.heartbeat(store, [grading], "A", 30) == 0, "A has lost its lease"
+    assert jobs.claim_batch(store, "B", 30)[0]["attempts"] == 2
     assert not jobs.finish(store, grading, "A", RESULT)
     assert jobs.finish(store, grading, "B", RESULT)
     assert [e["kind"] for e in store.events_of(submission)].count("graded") == 1
@@ -103,7 +119,7 @@ def test_a_dead_workers_gradings_go_back_at_once(store):
 
     link, user = _link_and_user(store)
     _, grading = store.add_submission(link, user, "a.py", b"x = 1\n")
-    jobs.claim_next(store, "A", 300)
+    jobs.claim_batch(store, "A", 300)
     assert jobs.release_owner(store, "A", "its worker process ended (signal 9)") == [grading]
     assert store.grading(grading)["status"] == "queued"
 
@@ -114,11 +130,11 @@ def test_a_grading_interrupted_three_times_becomes_an_error(store):
     link, user = _link_and_user(store)
     submission, grading = store.add_submission(link, user, "a.py", b"x = 1\n")
     for attempt in range(jobs.MAX_ATTEMPTS):
-        assert jobs.claim_next(store, f"W{attempt}", 300)["id"] == grading
+        assert jobs.claim_batch(store, f"W{attempt}", 300)[0]["id"] == grading
         jobs.release_owner(store, f"W{attempt}", "killed")
     row = store.grading(grading)
     assert row["status"] == "error" and "interrupted 3 times" in row["error"]
-    assert jobs.claim_next(store, "W9", 300) is None
+    assert jobs.claim_batch(store, "W9", 300) == []
 
 
 def test_a_regrade_is_a_new_round_and_never_doubles_a_queued_one(store):
@@ -127,7 +143,7 @@ def test_a_regrade_is_a_new_round_and_never_doubles_a_queued_one(store):
     link, user = _link_and_user(store)
     submission, grading = store.add_submission(link, user, "a.py", b"x = 1\n")
     assert store.regrade([submission]) == [], "already queued"
-    jobs.claim_next(store, "A", 30)
+    jobs.claim_batch(store, "A", 30)
     jobs.finish(store, grading, "A", RESULT)
     created = store.regrade([submission])
     assert len(created) == 1 and store.grading(created[0])["round"] == 2
@@ -163,6 +179,6 @@ def test_a_recorded_result_always_asks_for_its_lms_post(store):
 
     link, user = _link_and_user(store)
     _, grading = store.add_submission(link, user, "a.py", b"x = 1\n")
-    jobs.claim_next(store, "A", 30)
+    jobs.claim_batch(store, "A", 30)
     jobs.finish(store, grading, "A", RESULT, post=(link, user))
     assert [(p["link_id"], p["user_id"], p["status"]) for p in store.due_posts(time.time())] == [(link, user, "pending")]

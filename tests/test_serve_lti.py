@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from conftest import EXAMPLES
-from serve_support import ServeProcess, requires_serve, wait_done
+from serve_support import ServeProcess, requires_serve
 
 pytestmark = [requires_serve, pytest.mark.e2e]
 

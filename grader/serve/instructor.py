@@ -3,7 +3,6 @@ report (report.html's sections and matrix), results by test and by student, regr
 hidden tests, API tokens, scores.csv and the LMS exports built by ``grader.lms`` from the same score rows."""
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -21,7 +20,7 @@ from grader.report import report_sections, test_columns, write_scores_csv
 from grader.serve.service import render, service
 from grader.serve.storage import ERROR, QUEUED, RUNNING
 from grader.serve.views import link_rows
-from grader.serve.web import Access, check_csrf, link_access, session_user
+from grader.serve.web import Access, check_csrf, link_access, session_user, submission_access
 from grader.serve.worker import due_date, student_key
 
 EXPORTS = ("csv", "canvas", "moodle")
@@ -140,22 +139,23 @@ def _assignment_of(svc, access: Access):
     return assignment
 
 
-# -- forms (each checks the CSRF token, then acts)
+# -- forms: each checks the CSRF token, then acts in a worker thread (the database is synchronous)
 
-async def _form(request: Request):
-    form = await request.form(max_files=0, max_fields=8, max_part_size=8 << 10)
-    check_csrf(request, form)
-    return form
+def form_action(act):
+    """An endpoint for a form: its fields read (small, no files), its CSRF token checked, then ``act(request, form)``."""
+    async def endpoint(request: Request):
+        form = await request.form(max_files=0, max_fields=8, max_part_size=8 << 10)
+        check_csrf(request, form)
+        return await run_in_threadpool(act, request, form)
+
+    return endpoint
 
 
-async def choose_assignment(request: Request):
-    form = await _form(request)
-    return await run_in_threadpool(_choose, request, str(form.get("assignment", "")))
-
-
-def _choose(request: Request, ident: str):
+@form_action
+def choose_assignment(request: Request, form):
     access = _staff(request)
     svc = service(request)
+    ident = str(form.get("assignment", ""))
     if ident not in svc.assignments:
         return dashboard(request, access, f"unknown assignment {ident!r}")
     if svc.store.submissions_of(access.link["id"]) and access.link["assignment_id"] != ident:
@@ -165,37 +165,23 @@ def _choose(request: Request, ident: str):
     return RedirectResponse(f"/links/{access.link['id']}", status_code=303)
 
 
-async def release(request: Request):
-    form = await _form(request)
-    return await run_in_threadpool(_release, request, form.get("released") == "1")
-
-
-def _release(request: Request, released: bool):
+@form_action
+def release(request: Request, form):
     access = _staff(request)
-    service(request).store.update_link(access.link["id"], released=released)
+    service(request).store.update_link(access.link["id"], released=form.get("released") == "1")
     return RedirectResponse(f"/links/{access.link['id']}", status_code=303)
 
 
-async def regrade_all(request: Request):
-    await _form(request)
-    return await run_in_threadpool(_regrade_all, request)
-
-
-def _regrade_all(request: Request):
+@form_action
+def regrade_all(request: Request, form):
     access = _staff(request)
     svc = service(request)
     count = svc.regrade([s["id"] for s in svc.store.submissions_of(access.link["id"])])
     return dashboard(request, access, f"{count} submission(s) queued for grading again")
 
 
-async def regrade_one(request: Request):
-    await _form(request)
-    return await run_in_threadpool(_regrade_one, request)
-
-
-def _regrade_one(request: Request):
-    from grader.serve.web import submission_access
-
+@form_action
+def regrade_one(request: Request, form):
     svc = service(request)
     submission, _ = submission_access(session_user(request, svc.store), svc.store, request.path_params["sid"],
                                       staff=True)
@@ -203,12 +189,8 @@ def _regrade_one(request: Request):
     return RedirectResponse(f"/submissions/{submission['id']}", status_code=303)
 
 
-async def post_scores(request: Request):
-    await _form(request)
-    return await run_in_threadpool(_post_scores, request)
-
-
-def _post_scores(request: Request):
+@form_action
+def post_scores(request: Request, form):
     access = _staff(request)
     svc = service(request)
     if not (access.link["lineitem"] or access.link["lineitems"]):
@@ -219,12 +201,8 @@ def _post_scores(request: Request):
     return dashboard(request, access, f"{len(users)} score(s) will be sent to the LMS again")
 
 
-async def new_token(request: Request):
-    form = await _form(request)
-    return await run_in_threadpool(_new_token, request, str(form.get("label", ""))[:64])
-
-
-def _new_token(request: Request, label: str):
+@form_action
+def new_token(request: Request, form):
     access = _staff(request)
-    token = service(request).store.create_token(access.user["id"], label or "instructor script")
+    token = service(request).store.create_token(access.user["id"], str(form.get("label", ""))[:64] or "instructor script")
     return render(request, "token.html", {"link": access.link, "token": token})

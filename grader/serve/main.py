@@ -57,8 +57,11 @@ def run(args) -> int:
         print(f"instructor token: {instructor}")
     print(f"grader serve: {config.public_url} ({config.queue} queue, {config.workers} grading process(es), "
           f"data in {config.data}); stop with Ctrl-C", flush=True)
+    # Idle keep-alive connections are kept 75 s (nginx's own default), longer than a proxy's or client's idle
+    # timeout: a request is then never sent on a connection the server has just closed.
     server = uvicorn.Server(uvicorn.Config(create_app(svc), log_level="warning", access_log=False, lifespan="on",
-                                           proxy_headers=True, timeout_graceful_shutdown=10))
+                                           proxy_headers=True, timeout_graceful_shutdown=10,
+                                           timeout_keep_alive=75))
     server.run(sockets=[listening])
     svc.store.close()
     return 0

@@ -21,7 +21,12 @@ def text(lang: str, key: str, **params) -> str:
     return template.format(**params)
 
 
-def language(locale: str | None) -> str:
-    """A launch's locale ("ko-KR") as one of the kit's languages; English otherwise."""
+def asked_language(locale: str | None) -> str | None:
+    """The kit's language a launch's locale ("ko-KR") asks for, if it is one of them."""
     asked = (locale or "")[:2].lower()
-    return asked if asked in LANGUAGES else DEFAULT
+    return asked if asked in LANGUAGES else None
+
+
+def language(locale: str | None) -> str:
+    """A launch's locale as one of the kit's languages; English otherwise."""
+    return asked_language(locale) or DEFAULT

@@ -18,11 +18,12 @@ from datetime import datetime, timezone
 from grader.assignment import Assignment, load_assignment
 from grader.errors import GraderError
 from grader.grading import grade_loaded, open_session, upload_or_error
-from grader.i18n import LANGUAGES
+from grader.i18n import choose_language
 from grader.runner import Session
 from grader.serve import jobs
 from grader.serve.engines import engine_for
 from grader.serve.storage import Store
+from grader.serve.texts import asked_language
 
 SETTINGS_VARIABLE = "GRADER_SERVE_WORKER"
 # Longer than any grading takes: the sandbox ends a submission after its submission_seconds (60 by default)
@@ -57,32 +58,58 @@ class Grader:
     assignments: dict[str, Assignment] = field(default_factory=dict)
 
     def run_one(self, grading_id: int | None) -> bool:
-        """Claim and grade one grading (``None``: the oldest queued one). False if there was none to claim."""
+        """Claim and grade a grading (``None``: the oldest queued one), with batch-mates if a queue has built
+        up (``jobs.claim_batch``). False if there was none to claim."""
         owner, lease = self.settings.owner, self.settings.lease_seconds
-        job = (jobs.claim_next(self.store, owner, lease) if grading_id is None
-               else jobs.claim(self.store, grading_id, owner, lease))
-        if job is None:
+        taken = jobs.claim_batch(self.store, owner, lease, grading_id)
+        if not taken:
             return False
-        with Heartbeat(self.store, job["id"], owner, lease, STUCK_SECONDS):
+        with Heartbeat(self.store, [job["id"] for job in taken], owner, lease, STUCK_SECONDS):
             try:
-                result, post = self.grade(job)
+                graded = self.grade(taken)
             except Exception as error:  # noqa: BLE001 - the grader's failure on one job must not end the worker
-                self.close()  # a session that failed may be broken: the next job starts fresh ones
-                jobs.fail(self.store, job["id"], owner, _describe(error))
+                self.close()  # a session that failed may be broken: the next grading starts fresh ones
+                if len(taken) == 1:
+                    jobs.fail(self.store, taken[0]["id"], owner, _describe(error))
+                    return True
+                graded = None
+            if graded is None:  # one of a batch broke the grader: each alone, so the others are not spoiled
+                for job in taken:
+                    self._grade_alone(job)
             else:
-                jobs.finish(self.store, job["id"], owner, result, post=post)
+                for job, (result, post) in zip(taken, graded):
+                    jobs.finish(self.store, job["id"], owner, result, post=post)
         return True
 
-    def grade(self, job: dict) -> tuple[dict, tuple[int, int] | None]:
-        """The result of one grading, annotated as ``grader batch`` annotates its results, and the
-        (link, user) whose LMS score it changes, if the link posts scores."""
+    def _grade_alone(self, job: dict) -> None:
+        try:
+            [(result, post)] = self.grade([job])
+        except Exception as error:  # noqa: BLE001 - as above
+            self.close()
+            jobs.fail(self.store, job["id"], self.settings.owner, _describe(error))
+        else:
+            jobs.finish(self.store, job["id"], self.settings.owner, result, post=post)
+
+    def grade(self, batch: list[dict]) -> list[tuple[dict, tuple[int, int] | None]]:
+        """Each grading's result, annotated as ``grader batch`` annotates its results, with the (link, user)
+        whose LMS score it changes, if the link posts scores. One assignment and language: one session."""
+        people = [self._people(job) for job in batch]
+        assignment = self.assignment(people[0][1]["assignment_id"])
+        session = self.session(assignment, _language(people[0][2]["locale"], assignment))
+        loaded = [(submission["filename"], upload_or_error(submission["filename"],
+                                                           self.store.submission_bytes(submission["id"]), assignment))
+                  for submission, _, _, _ in people]
+        results = grade_loaded(assignment, loaded, session)
+        return [self._annotated(result, job, *found, assignment) for result, job, found in zip(results, batch, people)]
+
+    def _people(self, job: dict) -> tuple[dict, dict, dict, dict]:
+        """(submission, link, user, membership) of a grading."""
         submission = self.store.submission(job["submission_id"])
         link, user = self.store.link(submission["link_id"]), self.store.user(submission["user_id"])
-        member = self.store.member(user["id"], link["course_id"]) or {"lms_ids": {}}
-        assignment = self.assignment(link["assignment_id"])
-        loaded = upload_or_error(submission["filename"], self.store.submission_bytes(submission["id"]), assignment)
-        session = self.session(assignment, _language(user["locale"], assignment))
-        result = grade_loaded(assignment, [(submission["filename"], loaded)], session)[0]
+        return submission, link, user, self.store.member(user["id"], link["course_id"]) or {"lms_ids": {}}
+
+    def _annotated(self, result: dict, job: dict, submission: dict, link: dict, user: dict, member: dict,
+                   assignment: Assignment) -> tuple[dict, tuple[int, int] | None]:
         due = due_date(link, assignment)
         result["extra_data"].update({
             "student": student_key(user), "name": user["name"], "lms_ids": _lms_ids(user, member),
@@ -115,8 +142,8 @@ class Heartbeat:
     """Renews the lease while a grading runs. A grading past ``limit`` seconds means this process is
     stuck (not the student's code: the sandbox bounds that): it exits, and the supervisor starts another."""
 
-    def __init__(self, store: Store, grading_id: int, owner: str, lease: float, limit: float) -> None:
-        self.store, self.grading_id, self.owner, self.lease, self.limit = store, grading_id, owner, lease, limit
+    def __init__(self, store: Store, grading_ids: list[int], owner: str, lease: float, limit: float) -> None:
+        self.store, self.grading_ids, self.owner, self.lease, self.limit = store, grading_ids, owner, lease, limit
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name="lease-heartbeat")
 
@@ -132,11 +159,11 @@ class Heartbeat:
         started = time.monotonic()
         while not self._done.wait(self.lease / 3):
             if time.monotonic() - started > self.limit:
-                print(f"grader serve worker {self.owner}: grading {self.grading_id} is stuck; restarting",
+                print(f"grader serve worker {self.owner}: gradings {self.grading_ids} are stuck; restarting",
                       file=sys.stderr, flush=True)
                 os._exit(75)
             try:
-                jobs.heartbeat(self.store, self.grading_id, self.owner, self.lease)
+                jobs.heartbeat(self.store, self.grading_ids, self.owner, self.lease)
             except Exception:  # noqa: BLE001 - a database hiccup: the next beat tries again within the lease
                 pass
 
@@ -162,10 +189,7 @@ def due_date(link: dict, assignment: Assignment) -> datetime | None:
 
 
 def _language(locale: str, assignment: Assignment) -> str:
-    from grader.i18n import choose_language
-
-    asked = (locale or "")[:2].lower()
-    return choose_language(asked if asked in LANGUAGES else None, assignment.language)
+    return choose_language(asked_language(locale), assignment.language)
 
 
 def _describe(error: Exception) -> str:
