@@ -182,3 +182,16 @@ def test_a_recorded_result_always_asks_for_its_lms_post(store):
     jobs.claim_batch(store, "A", 30)
     jobs.finish(store, grading, "A", RESULT, post=(link, user))
     assert [(p["link_id"], p["user_id"], p["status"]) for p in store.due_posts(time.time())] == [(link, user, "pending")]
+
+
+def test_a_flood_of_logins_cannot_grow_the_table_without_end(store, monkeypatch):
+    from grader.serve import storage
+
+    monkeypatch.setattr(storage, "MAX_PENDING_LOGINS", 3)
+    now = time.time()
+    for n in range(3):
+        store.save_login_state(f"s{n}", "n", "iss", "client", now, {})
+    with pytest.raises(storage.TooManyLogins):
+        store.save_login_state("s9", "n", "iss", "client", now, {})
+    store.save_login_state("s10", "n", "iss", "client", now + storage.LOGIN_SECONDS + 1, {})  # expired ones make room
+    assert store.take_login_state("s10", now + storage.LOGIN_SECONDS + 1) is not None

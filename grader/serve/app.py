@@ -16,10 +16,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from grader.assignment import Assignment, find_repo_root, list_assignments, load_assignment
 from grader.report import MATRIX_SCRIPT
 from grader.serve import api, instructor, lti_endpoints, student
-from grader.serve.config import ServeConfig
+from grader.serve.config import ServeConfig, installed_assignments
 from grader.serve.engines import engine_for
 from grader.serve.keys import private_folder, session_secret, tool_key
 from grader.serve.passback import Passback
@@ -31,12 +30,6 @@ from grader.serve.uploads import MAX_UPLOAD_BYTES
 from grader.serve.web import SecurityHeaders, check_csrf, link_access, session_user, sign_in
 
 FORM_BYTES = 64 << 10  # every request but an upload: a form, a launch's id_token
-
-
-def installed_assignments(ids: list[str]) -> dict[str, Assignment]:
-    """The assignments the service offers: those named in the config, else every one of the kit."""
-    chosen = ids or [folder.name for folder in list_assignments(find_repo_root())]
-    return {a.id: a for a in (load_assignment(ident) for ident in chosen)}
 
 
 def build_service(config: ServeConfig, say: Callable[[str], None] = print) -> Service:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from grader.assignment import Assignment, find_repo_root, list_assignments, load_assignment
 from grader.compat import tomllib
 from grader.errors import GraderError
 
@@ -132,3 +133,9 @@ def _platform(entry: dict, where: str) -> Platform:
         if urlsplit(getattr(platform, name)).scheme not in ("http", "https"):
             raise GraderError(f"{where}: [[platform]] {name} = '{getattr(platform, name)}' is not an address")
     return platform
+
+
+def installed_assignments(ids: list[str]) -> dict[str, Assignment]:
+    """The assignments the service offers: those named in the config, else every one of the kit."""
+    chosen = ids or [folder.name for folder in list_assignments(find_repo_root())]
+    return {a.id: a for a in (load_assignment(ident) for ident in chosen)}

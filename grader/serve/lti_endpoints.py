@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse
 from grader.lms.lti import LINEITEM_READ_SCOPE, LINEITEM_SCOPE, NRPS_SCOPE, SCORE_SCOPE
 from grader.serve.launch import Launch, LaunchError, login_redirect, read_launch, verify_id_token
 from grader.serve.service import Service, render, service
-from grader.serve.storage import courses, links, users
+from grader.serve.storage import TooManyLogins, courses, links, users
 from grader.serve.texts import language, text
 from grader.serve.web import INSTRUCTOR, STUDENT, sign_in
 
@@ -37,7 +37,10 @@ def _login(request: Request, params: dict):
     if platform is None or not params.get("login_hint"):
         return _refused(request, "the login names no registered platform (iss / client_id) or no login_hint")
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    svc.store.save_login_state(state, nonce, platform.issuer, platform.client_id, time.time(), params)
+    try:
+        svc.store.save_login_state(state, nonce, platform.issuer, platform.client_id, time.time(), params)
+    except TooManyLogins:
+        return _refused(request, "too many logins are under way; try again in a few minutes", 503)
     target = login_redirect(platform, login_hint=params["login_hint"], lti_message_hint=params.get("lti_message_hint"),
                             redirect_uri=f"{svc.config.public_url}/lti/launch", state=state, nonce=nonce)
     response = RedirectResponse(target, status_code=302)
@@ -95,9 +98,9 @@ def record_launch(svc: Service, issuer: str, client_id: str, launch: Launch) -> 
     return link, user
 
 
-def _refused(request: Request, reason: str):
+def _refused(request: Request, reason: str, status: int = 400):
     lang = language(request.headers.get("accept-language"))
-    return render(request, "error.html", {"message": text(lang, "launch.failed", reason=reason)}, 400)
+    return render(request, "error.html", {"message": text(lang, "launch.failed", reason=reason)}, status)
 
 
 def _quote(value: str) -> str:

@@ -40,6 +40,8 @@ def settings_from(args) -> ServeConfig:
 
 def run(args) -> int:
     config = settings_from(args)
+    if config.workers:
+        check_sandbox(config)
     if args.worker:
         return run_workers(config)
     import uvicorn
@@ -89,6 +91,21 @@ def run_workers(config: ServeConfig) -> int:
     supervisor.stop()
     store.close()
     return 0
+
+
+def check_sandbox(config: ServeConfig) -> None:
+    """Students' uploads are graded only with every essential sandbox layer: there is no --insecure here."""
+    from grader.runner import missing_layers_here
+    from grader.serve.config import installed_assignments
+
+    served = list(installed_assignments(config.assignments).values())
+    if not served:
+        raise GraderError("no assignment to serve: grader serve grades the kit's assignments (see docs/authoring.md)")
+    # The layers are the machine's (root, namespaces, seccomp), so one assignment's throwaway worker tells.
+    missing = missing_layers_here(served[0])
+    if missing:
+        raise GraderError(f"sandbox layers {', '.join(missing)} are not available on this machine; grader serve "
+                          "grades students' uploads only with all of them: run it as root on Linux")
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -138,6 +138,7 @@ login_states = Table(
 
 QUEUED, RUNNING, DONE, ERROR = "queued", "running", "done", "error"
 LOGIN_SECONDS = 600  # an OIDC login must come back within this
+MAX_PENDING_LOGINS = 20000  # logins anyone may start (the login URL is public): the table cannot grow without end
 
 
 def utc_now() -> str:
@@ -412,6 +413,8 @@ class Store:
                          params: dict) -> None:
         with self.writing() as conn:
             conn.execute(delete(login_states).where(login_states.c.created < now - LOGIN_SECONDS))
+            if conn.execute(select(func.count()).select_from(login_states)).scalar() >= MAX_PENDING_LOGINS:
+                raise TooManyLogins()
             conn.execute(insert(login_states).values(state=state, nonce=nonce, issuer=issuer, client_id=client_id,
                                                      created=now, params=json.dumps(params)))
 
@@ -453,6 +456,10 @@ class Store:
         with self.reading() as conn:
             return {r["user_id"]: dict(r) for r in conn.execute(select(score_posts).where(
                 score_posts.c.link_id == link_id)).mappings()}
+
+
+class TooManyLogins(Exception):
+    """More logins under way than any course makes: someone is flooding the public login address."""
 
 
 class RateLimited(Exception):
