@@ -1,19 +1,20 @@
 """Writing a new assignment: ``grader new ID`` scaffolds it, ``missing_parts`` says what is left, in order.
 
 The scaffold is everything an assignment needs except its content: a config, empty probes,
-empty public and hidden test folders, title catalogues in both languages, notebook notes,
+empty public and hidden test folders, titles in both languages, an empty hints.toml, notebook notes,
 and a reference stub with one ``# BEGIN/END SOLUTION`` region. docs/authoring.md walks an
 author from there to a Gradescope zip.
 """
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from pathlib import Path
 
 from grader.assignment import CONFIG_NAME, Assignment
 from grader.errors import GraderError
-from grader.handles import load_module
+from grader.binding import load_probes
 
 ID_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _TEST_NAME = re.compile(r"^def (test_\w+)", re.M)
@@ -42,6 +43,12 @@ on_error = "grade_defined"  # or "zero": a .py whose module-level code raises sc
 [visibility]
 public = "visible"
 hidden = "after_due_date"
+
+# Parts of the student's code (functions and methods holding a solution region) that every test relies
+# on, e.g. ["Variable.__init__"]; each test names the others with @pytest.mark.needs(...) and uses(...),
+# and grader selftest proves it by removing one part at a time (docs/authoring.md, "Parts").
+[parts]
+everywhere = []
 
 # grader selftest plants mistakes in the solution regions and wants the tests to catch this share of
 # them (docs/selftest.md); fewer than min_mutants means the regions broke: a small assignment lowers it.
@@ -94,9 +101,18 @@ def example(x):
     # END SOLUTION
 '''
 
-MESSAGES = {"en": "# Test titles shown to students (English). Keys: test function names; ko.toml has the same keys.\n"
-                  "[tests]\n",
-            "ko": "# 학생에게 보이는 테스트 제목(한국어). 키는 en.toml과 같습니다.\n[tests]\n"}
+MESSAGES = {"en": "# The assignment's title and its test titles shown to students (English). Keys: test function names;\n"
+                  "# ko.toml has the same keys.\ntitle = \"{title}\"\n\n[tests]\n",
+            "ko": "# 학생에게 보이는 과제 제목과 테스트 제목(한국어). 키는 en.toml과 같습니다.\n"
+                  "title = \"{title}\"  # 한국어 제목으로 바꾸세요\n\n[tests]\n"}
+HINTS = '''# Hints for students whose answers are those of a mutant of the reference (docs/selftest.md).
+# `grader selftest -a {id} --unnamed` lists the mutants no hint names yet, by id; name one per line of
+# that list, saying what the code seems to do as a student would recognise it, and the fix:
+#
+# [mutants."Mul.backward: return gy * x1, gy * x0 -> return gy * x0, gy * x1"]
+# en = "Mul.backward seems to return the gradients the wrong way round: x0's is gy * x1"
+# ko = "Mul.backward가 기울기를 반대로 반환하는 것 같습니다: x0의 기울기는 gy * x1입니다"
+'''
 
 NOTEBOOK = '''# Markdown cells of the generated template notebook: an intro, then one per top-level name.
 intro = """
@@ -122,11 +138,23 @@ def scaffold(repo_root: Path, assignment_id: str, title: str | None = None) -> l
     files = {folder / CONFIG_NAME: CONFIG.format(**values), folder / "probes.py": PROBES.format(**values),
              folder / "notebook.toml": NOTEBOOK.format(**values), reference: REFERENCE.format(**values),
              folder / "tests" / "public" / ".keep": "", folder / "tests" / "hidden" / ".keep": ""}
-    files.update({folder / "messages" / f"{lang}.toml": text for lang, text in MESSAGES.items()})
+    files.update({folder / "messages" / f"{lang}.toml": text.format(**values) for lang, text in MESSAGES.items()})
+    files[folder / "hints.toml"] = HINTS.format(**values)
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return sorted(files)
+
+
+def late_imports(probes) -> list[str]:
+    """Imports inside a probe file's functions: what they import is looked up when the probe runs,
+    after student code could replace it; the loader binds only what the file imports at module level."""
+    tree = ast.parse(probes.read_text(encoding="utf-8"))
+    scopes = [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    lines = sorted({inner.lineno for scope in scopes for inner in ast.walk(scope)
+                    if isinstance(inner, (ast.Import, ast.ImportFrom))})
+    return [f"{probes}:{line}: import inside a function; import at module level, where the loader binds "
+            "what a probe measures with before student code runs (docs/authoring.md)" for line in lines]
 
 
 def missing_parts(assignment: Assignment) -> list[str]:
@@ -142,11 +170,12 @@ def missing_parts(assignment: Assignment) -> list[str]:
         return [f"{assignment.reference}: mark what students write with # BEGIN SOLUTION / # END SOLUTION"]
     problems = []
     try:
-        probes = load_module(assignment.probes, f"grader_probes_{assignment.id}").PROBES
+        probes = load_probes(assignment.probes, f"grader_probes_{assignment.id}").functions
     except Exception as exc:  # noqa: BLE001 - the author's file: any failure is reported as a fix to make
         return [f"{assignment.probes}: cannot be loaded ({type(exc).__name__}: {exc}); it must define PROBES"]
     if not probes:
         problems.append(f"{assignment.probes}: PROBES is empty; add a probe that returns plain data")
+    problems += late_imports(assignment.probes)
     names = {}
     for kind, folder in (("public", assignment.public_tests), ("hidden", assignment.hidden_tests)):
         names[kind] = [n for p in sorted(folder.glob("test_*.py")) for n in _TEST_NAME.findall(p.read_text("utf-8"))]
@@ -159,7 +188,11 @@ def missing_parts(assignment: Assignment) -> list[str]:
         problems.append(f"{where / CONFIG_NAME}: [points] has no entry for {', '.join(unpointed)}")
     for lang in ("en", "ko"):
         path = where / "messages" / f"{lang}.toml"
-        titles = tomllib.loads(path.read_text(encoding="utf-8")).get("tests", {}) if path.is_file() else {}
+        raw = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if not isinstance(raw.get("title"), str) or not raw["title"].strip():
+            problems.append(f"{path}: no title; add title = \"...\" (the assignment's title in this language) "
+                            "at the top")
+        titles = raw.get("tests", {})
         untitled = [n for n in every if n not in titles]
         if untitled:
             problems.append(f"{path}: [tests] has no title for {', '.join(untitled)}")

@@ -11,6 +11,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from pytest_jsonreport.plugin import JSONReport
@@ -18,7 +19,7 @@ from pytest_jsonreport.plugin import JSONReport
 from grader.assignment import Assignment
 from grader.errors import GraderError, SubmissionError
 from grader.handles import ProbePlan, ReferenceHandle
-from grader.hints import KnownBugs
+from grader.hints.book import AnswerBook, hint_text
 from grader.i18n import Message
 from grader import plugin as fixtures
 from grader.plugin import GradingPlugin
@@ -34,6 +35,8 @@ class TestOutcome:
     hidden: bool
     passed: bool
     feedback: str
+    needs: tuple[str, ...] = ()  # the parts of the student's code the test measures (grader.plugin.MARKERS)
+    uses: tuple[str, ...] = ()   # other parts it relies on
 
 
 @dataclass
@@ -50,6 +53,9 @@ class SubmissionRun:
     load_failure: Message | None = None
     seconds: float = 0.0
     untagged_replies: int = 0
+    signs: list[dict] = field(default_factory=list)
+    # Recording known bugs only (Session.record): case id -> (how it ended, the answers, in order).
+    tests: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -63,6 +69,8 @@ class Session:
     public_only: bool = False
     lang: str = "en"
     compute_ahead: bool = True  # the worker computes while pytest checks: about two cores busy
+    book: AnswerBook | None = None  # the known bugs' answers, for hints (grader.hints); None: no hints
+    record: bool = False            # keep every test's answers in SubmissionRun.tests (known bugs only)
 
     def __post_init__(self) -> None:
         # Order matters: the zygote must exist before the reference or any test is imported.
@@ -74,7 +82,9 @@ class Session:
             raise GraderError(f"sandbox layers {', '.join(missing)} are not available on this machine; "
                               "grade as root on Linux, or pass --insecure to grade anyway (results marked)")
         self.reference = ReferenceHandle.for_assignment(self.assignment)
-        self.known_bugs = KnownBugs.for_assignment(self.assignment)  # trusted variants, like the reference
+        self.book = self.book or AnswerBook.empty()
+        if self.public_only:
+            self.book = self.book.public_part()
         self.plan = ProbePlan(self.compute_ahead)  # learnt from every submission this session grades
 
     def _start_runner(self) -> tuple:
@@ -108,7 +118,7 @@ class Session:
 
     def run(self, submissions: list[Submission | SubmissionError]) -> list[SubmissionRun]:
         plugin = GradingPlugin(self.assignment, submissions, self.zygote, self.slot, self.reference, self.lang,
-                               self.plan, self.known_bugs)
+                               self.plan, keep_answers=self.record)
         report = _run_pytest(self.assignment, plugin, self.public_only)
         runs = [SubmissionRun(submission=s) for s in submissions]
         for test in report.get("tests", []):
@@ -120,17 +130,37 @@ class Session:
             runs[index].outcomes.append(TestOutcome(
                 test=meta["test"], title=meta.get("title", meta["test"]), hidden=bool(meta.get("hidden")),
                 passed=test.get("outcome") == "passed",
-                feedback=meta.get("feedback", "") if test.get("outcome") != "passed" else ""))
+                feedback=meta.get("feedback", "") if test.get("outcome") != "passed" else "",
+                needs=tuple(meta.get("needs", ())), uses=tuple(meta.get("uses", ()))))
         for run, handle in zip(runs, plugin.handles):
             # The layers probe_layers saw in a worker running no student code, never a worker's own claim.
             run.layers, run.events = dict(self.layers), handle.events
             run.load_output, run.output_total = handle.load_output, handle.output_total
             run.load_errors, run.seconds = handle.load_errors, handle.seconds
             run.load_failure = handle.load_failure
-            run.untagged_replies = handle.untagged_replies
+            run.untagged_replies, run.signs = handle.untagged_replies, handle.signs
+            self._add_hints(run, handle.tests)
+            if self.record:
+                run.tests = handle.tests
         if plugin.internal_errors:
             raise GraderError("assignment tests failed inside the grader: " + "; ".join(plugin.internal_errors[:3]))
         return runs
+
+
+    def _add_hints(self, run: SubmissionRun, tests: dict) -> None:
+        """Name the bug where the submission's wrong answers are a known bug's (see grader.hints.book).
+
+        Decided once every test has run, since the whole submission is better evidence than one test.
+        """
+        try:
+            hints = self.book.hints_for(tests)
+        except Exception:  # noqa: BLE001 - a hint is a bonus: it must never cost a student their feedback
+            return
+        for outcome in run.outcomes:
+            hint = hints.get(outcome.test)
+            if hint is not None and not outcome.passed:
+                outcome.feedback = Message("student.raised_with_message", {"text": outcome.feedback, "message": Message(
+                    "hint.known_bug", {"hint": hint_text(hint, self.lang)})}).render(self.lang)
 
 
 def missing_layers_here(assignment: Assignment) -> list[str]:
@@ -167,6 +197,21 @@ def _environment(**values: str):
                 os.environ[key] = value
 
 
+def _forget_other_tests(assignment: Assignment) -> None:
+    """Drop test modules another assignment folder left in ``sys.modules``.
+
+    pytest's importlib mode names a test file by its path below the rootdir (the assignment folder:
+    ``tests.hidden.test_x``) and reuses a module already imported under that name, so a second
+    folder with the same layout (a copy of the kit being changed) would silently run the first
+    one's tests. This folder's own modules stay: the next chunk of a batch reuses them.
+    """
+    root = assignment.root.resolve()
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None)
+        if (name == "tests" or name.startswith("tests.")) and where and not Path(where).resolve().is_relative_to(root):
+            del sys.modules[name]
+
+
 def _run_pytest(assignment: Assignment, plugin: GradingPlugin, public_only: bool) -> dict:
     report = JSONReport()
     folders = [assignment.public_tests] + ([] if public_only else [assignment.hidden_tests])
@@ -178,6 +223,7 @@ def _run_pytest(assignment: Assignment, plugin: GradingPlugin, public_only: bool
         "-p", "no:cacheprovider", "-p", "no:logging", "-p", "no:warnings", "-p", "no:faulthandler",
         "-p", "no:doctest", "-p", "no:unraisableexception", "-p", "no:threadexception",
         "-p", "no:stepwise", "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:nose", "--capture=no", "--assert=plain", "--tb=no", "-q", "--no-header"]
+    _forget_other_tests(assignment)
     sink = io.StringIO()
     # Third-party plugins installed on the machine have no business in a grading session.
     with contextlib.redirect_stdout(sink), _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"), \

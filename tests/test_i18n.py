@@ -3,7 +3,7 @@ import re
 import pytest
 
 from conftest import EXAMPLES, ROOT
-from grader.i18n import LANGUAGES, Message, assignment_catalogue, catalogue, choose_language
+from grader.i18n import LANGUAGES, Message, assignment_catalogue, assignment_title, catalogue, choose_language
 
 GRADER = ROOT / "grader"
 
@@ -34,6 +34,14 @@ def test_every_test_has_a_title_in_every_language(assignment):
     for lang in LANGUAGES:
         titles = {k.removeprefix("tests.") for k in assignment_catalogue(str(assignment.root), lang)}
         assert names <= titles, f"{lang}: no title for {names - titles}"
+
+
+@pytest.mark.parametrize("folder", sorted(ROOT.joinpath("assignments").glob("*/messages")))
+def test_every_assignment_has_a_title_in_every_language(folder):
+    """Issue 24, item 5: `grader check --lang ko` no longer shows an English title."""
+    titles = {lang: assignment_catalogue(str(folder.parent), lang).get("title") for lang in LANGUAGES}
+    assert all(titles.values()) and len(set(titles.values())) == len(LANGUAGES), titles
+    assert assignment_title(str(folder.parent), "ko", "x") == titles["ko"]
 
 
 def test_language_choice_order(monkeypatch):
