@@ -216,3 +216,30 @@ def test_student_text_is_shown_as_text(server):
     page = signed_in(server, server.students[1]).get(f"/submissions/{ident}").text
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     assert "<img src=x" not in page
+
+
+def answer_before_the_body(url: str, path: str, headers: dict) -> str:
+    """The status line the service answers to a request announcing a 50 MiB upload that never comes."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    head = (f"POST {path} HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Length: {50 << 20}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n")
+    with socket.create_connection((where.hostname, where.port), timeout=30) as connection:
+        connection.sendall(head.encode() + b"--b\r\n" + b"x" * 1024)
+        try:
+            return connection.recv(4096).decode("latin-1").split("\r\n", 1)[0]
+        except socket.timeout:
+            return "no answer: the service waited for a stranger's body"
+
+
+def test_a_stranger_is_refused_before_the_upload_is_read(server):
+    """Anyone can send 50 MiB: who is asking is checked from the headers, before the body is read."""
+    assert answer_before_the_body(server.url, "/api/v1/submissions", {}).endswith("401 Unauthorized")
+    assert answer_before_the_body(server.url, "/api/v1/submissions",
+                                  {"Authorization": "Bearer forged"}).endswith("401 Unauthorized")
+    assert answer_before_the_body(server.url, "/links/1/submissions", {}).endswith("401 Unauthorized")
+    assert answer_before_the_body(server.url, "/links/1/submissions",
+                                  {"Cookie": "grader_session=forged"}).endswith("401 Unauthorized")

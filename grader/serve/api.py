@@ -32,18 +32,19 @@ def refusal(status: int, message: str, **headers) -> JSONResponse:
 
 
 async def submit(request: Request):
+    # Who is asking is known from the headers: a stranger's body (up to 50 MiB) is never read.
+    user = await run_in_threadpool(bearer_user, request, service(request).store)
+    if user is None:
+        return refusal(401, "give a valid token: Authorization: Bearer T")
     form = await request.form(max_files=1, max_fields=4, max_part_size=8 << 10)
     file = form.get("file")
     name = getattr(file, "filename", None)
     data = await file.read() if name else b""
-    return await run_in_threadpool(_submit, request, name, data, str(form.get("assignment", "")))
+    return await run_in_threadpool(_submit, request, user, name, data, str(form.get("assignment", "")))
 
 
-def _submit(request: Request, name: str | None, data: bytes, assignment: str):
+def _submit(request: Request, user: dict, name: str | None, data: bytes, assignment: str):
     svc = service(request)
-    user = bearer_user(request, svc.store)
-    if user is None:
-        return refusal(401, "give a valid token: Authorization: Bearer T")
     if not name:
         return refusal(400, "no file: send the submission as the multipart field 'file'")
     candidates = [link for link in svc.store.links_of(user["id"])

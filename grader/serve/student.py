@@ -39,17 +39,23 @@ def assignment_page(request: Request, access: Access, error: str = "", status: i
 
 async def upload(request: Request):
     """The upload form: kept, queued, and on to its result page (which updates itself until graded)."""
+    # Who is asking is known from the session cookie: a stranger's body (up to 50 MiB) is never read.
+    access = await run_in_threadpool(_access, request)
     form = await request.form(max_files=1, max_fields=4, max_part_size=8 << 10)
     check_csrf(request, form)
     file = form.get("file")
     name = getattr(file, "filename", None)
     data = await file.read() if name else b""
-    return await run_in_threadpool(_accept, request, int(request.path_params["link_id"]), name, data)
+    return await run_in_threadpool(_accept, request, access, name, data)
 
 
-def _accept(request: Request, link_id: int, name: str | None, data: bytes):
+def _access(request: Request) -> Access:
     svc = service(request)
-    access = link_access(session_user(request, svc.store), svc.store, link_id)
+    return link_access(session_user(request, svc.store), svc.store, int(request.path_params["link_id"]))
+
+
+def _accept(request: Request, access: Access, name: str | None, data: bytes):
+    svc = service(request)
     lang = language(access.user["locale"])
     if not access.link["assignment_id"] or access.link["assignment_id"] not in svc.assignments:
         return assignment_page(request, access, text(lang, "page.not_set_up"), 409)
