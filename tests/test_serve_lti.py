@@ -183,3 +183,24 @@ def test_a_moodle_launch_posts_to_the_line_item_with_its_query_kept(lms):
         time.sleep(0.3)
     posts = [r for r in moodle.requests if "/scores" in r["path"]]
     assert posts and all(r["path"].endswith("/scores?type_id=3") for r in posts)
+
+
+def test_a_captured_id_token_replayed_into_a_fresh_login_is_refused_by_its_nonce(lms):
+    """Someone who copied a student's id_token (a shared screen, a proxy log) starts a login of their own and
+    posts the copy with their own valid state and cookie: the nonce is that of the first login, so it fails."""
+    server, canvas, _ = lms
+    victim = new_browser()
+    landed = launch(victim, canvas, server, "u-bo", link="hw-replay")
+    assert landed.status_code == 303
+    captured = canvas.issued[-1]
+    token = canvas.sign(captured)  # the very claims the student's launch carried, validly signed
+
+    attacker = new_browser()
+    course_page = attacker.get(canvas.start_launch(server.url, "u-cy", link="hw-replay"))
+    action, fields = form_of(course_page.text)
+    to_platform = attacker.post(action, data=fields)
+    state = re.search(r"[?&]state=([^&]+)", to_platform.headers["location"])[1]
+    replayed = attacker.post(server.url + "/lti/launch", data={"id_token": token, "state": state})
+    assert replayed.status_code == 400 and "nonce" in html.unescape(replayed.text)
+    assert attacker.get(server.url + landed.headers["location"]).status_code == 401, "not signed in as the student"
+    assert victim.get(server.url + landed.headers["location"]).status_code == 200
