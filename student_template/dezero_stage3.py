@@ -350,14 +350,23 @@ def get_dot_graph(output, verbose=True):
     raise NotImplementedError("TODO: start with output's _dot_var, then, like backward, visit each function once from output.creator and append _dot_func(f) and _dot_var(x, verbose) for each input x (in any order). Return it all wrapped in 'digraph g {\n' and '}'.")
 
 
+def _draw(dot_path, to_file):
+    """Draw the DOT file into ``to_file`` with Graphviz's ``dot`` when it is installed (given)."""
+    if shutil.which("dot") is None:
+        return None
+    extension = os.path.splitext(to_file)[1][1:]
+    subprocess.run(["dot", dot_path, "-T", extension, "-o", to_file], check=True)
+    return to_file
+
+
 def plot_dot_graph(output, verbose=True, to_file="graph.png"):
     """Write the DOT text to ~/.dezero/tmp_graph.dot and draw it into ``to_file`` with Graphviz."""
     # TODO(ko): get_dot_graph(output, verbose)의 텍스트를 ~/.dezero/tmp_graph.dot에 쓰세요
-    #           (os.path.expanduser("~"), 폴더가 없으면 만드세요). 그다음 Graphviz의 dot 명령이 있으면
-    #           (shutil.which("dot")) dot <파일> -T <to_file의 확장자> -o <to_file>로 그림을 그리세요.
-    #           dot이 없어도 .dot 파일은 남아야 합니다.
+    #           (os.path.expanduser("~"); 폴더가 없을 때만 만드세요. 두 번째 호출도 동작해야 합니다).
+    #           그다음 _draw(그 파일, to_file)로 그림을 그리세요 (Graphviz의 dot이 없으면 아무것도 하지
+    #           않습니다). 채점은 .dot 파일의 텍스트로 합니다.
     # TODO(en): write get_dot_graph(output, verbose)'s text to ~/.dezero/tmp_graph.dot
-    #           (os.path.expanduser("~"); create the folder if it is missing). Then, if Graphviz's dot
-    #           command exists (shutil.which("dot")), draw it with dot <file> -T <to_file's extension>
-    #           -o <to_file>. Without dot the .dot file must still be written.
-    raise NotImplementedError("TODO: write get_dot_graph(output, verbose)'s text to ~/.dezero/tmp_graph.dot (os.path.expanduser('~'); create the folder if it is missing). Then, if Graphviz's dot command exists (shutil.which('dot')), draw it with dot <file> -T <to_file's extension> -o <to_file>. Without dot the .dot file must still be written.")
+    #           (os.path.expanduser("~"); create the folder only when it is missing: a second call must
+    #           work too). Then draw it with _draw(that file, to_file), which does nothing without
+    #           Graphviz's dot. The .dot file's text is graded.
+    raise NotImplementedError("TODO: write get_dot_graph(output, verbose)'s text to ~/.dezero/tmp_graph.dot (os.path.expanduser('~'); create the folder only when it is missing: a second call must work too). Then draw it with _draw(that file, to_file), which does nothing without Graphviz's dot. The .dot file's text is graded.")

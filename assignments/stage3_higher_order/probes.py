@@ -403,6 +403,10 @@ def _graph(mod, name, x):
         first.name = "sum"
         out = first - second * 2.0
         return _named(out), [other, first, second]
+    elif name == "diamonds":  # each intermediate used twice by the next function: draw it once
+        other = out = source * source
+        for _ in range(8):
+            out = (out + out) * 0.5
     else:  # "reuse": a variable used twice by one function and once more
         other = source * source
         out = other + source
@@ -423,7 +427,7 @@ def dot_graph(mod, graph, x, verbose):
 
 
 def plot_graph(mod, graph, x, verbose):
-    """plot_dot_graph(output, verbose, to_file) with a fresh home folder: the DOT text it wrote.
+    """plot_dot_graph(output, verbose, to_file) with a fresh home folder: the DOT text it wrote last.
 
     The grading machine has no Graphviz ``dot`` and workers may not start programs: an OSError or
     a SubprocessError from drawing is expected, after the DOT file is written. Any file holding
@@ -436,10 +440,11 @@ def plot_graph(mod, graph, x, verbose):
     os.environ["HOME"] = os.path.join(folder, "home")
     os.mkdir(os.environ["HOME"])
     try:
-        try:
-            mod.plot_dot_graph(out, verbose=verbose, to_file=os.path.join(folder, "graph.png"))
-        except (OSError, SubprocessError):
-            pass
+        for drawn in (not verbose, verbose):  # twice: a second call must write again, over the first
+            try:
+                mod.plot_dot_graph(out, verbose=drawn, to_file=os.path.join(folder, "graph.png"))
+            except (OSError, SubprocessError):
+                pass
         del keep
         texts = _dot_files(folder)
     finally:
@@ -535,16 +540,17 @@ _KEPT = ("label", "color", "style", "shape")
 
 
 def _parse_dot(text):
-    """(is a digraph, {node id: attributes}, [(tail, head)]) from DOT text; anything unreadable is skipped."""
+    """(is a digraph, {node id: attributes}, [(tail, head)], {node id: node statements}) from DOT text;
+    anything unreadable is skipped."""
     tokens = _dot_tokens(text)
     at = 0
     while at < len(tokens) and tokens[at][1].lower() == "strict":
         at += 1
     if at >= len(tokens) or tokens[at][1].lower() != "digraph":
-        return False, {}, []
+        return False, {}, [], {}
     while at < len(tokens) and tokens[at] != ("punct", "{"):
         at += 1
-    nodes, edges, defaults = {}, [], {}
+    nodes, edges, defaults, statements = {}, [], {}, {}
     at += 1
     while at < len(tokens):
         kind, word = tokens[at]
@@ -575,8 +581,9 @@ def _parse_dot(text):
                 nodes[name] = dict(defaults)
         if len(chain) == 1:
             nodes[word].update(attributes)
+            statements[word] = statements.get(word, 0) + 1
         edges.extend(zip(chain, chain[1:]))
-    return True, nodes, edges
+    return True, nodes, edges, statements
 
 
 def _skip_port(tokens, at):
@@ -604,7 +611,7 @@ def _attributes(tokens, at):
 def _read_dot(text):
     """What a DOT text draws, without its node ids: node labels and looks by kind (a box is a
     function), the directions of its edges, and its whole structure in a canonical form."""
-    digraph, nodes, edges = _parse_dot(text)
+    digraph, nodes, edges, statements = _parse_dot(text)
     edges = sorted(set(edges))
     kinds = {name: "function" if attributes.get("shape") == "box" else "variable"
              for name, attributes in nodes.items()}
@@ -618,7 +625,9 @@ def _read_dot(text):
     return {"digraph": digraph,
             "variables": sorted(labels[n] for n in nodes if kinds[n] == "variable"),
             "functions": sorted(labels[n] for n in nodes if kinds[n] == "function"),
-            "looks": looks, "edges": directions, "structure": _canonical(nodes, edges, kinds, labels)}
+            "looks": looks, "edges": directions,
+            "functions_once": all(statements.get(n, 0) <= 1 for n in nodes if kinds[n] == "function"),
+            "structure": _canonical(nodes, edges, kinds, labels)}
 
 
 def _canonical(nodes, edges, kinds, labels):

@@ -313,12 +313,12 @@ def test_deep_chain_is_iterative(student, reference):
 
 # ---- the computational graph as DOT text -------------------------------------------------------
 
-GRAPHS = ("goldstein", "split", "reuse")
+GRAPHS = ("goldstein", "split", "reuse", "diamonds")
 
 
 def _same_drawing(got, want, what):
     check_true(got["digraph"], "check.not_digraph", what)
-    check_true(got["functions"] == want["functions"], "check.dot_functions", what)
+    check_true(got["functions"] == want["functions"] and got["functions_once"], "check.dot_functions", what)
     check_true(got["edges"] == want["edges"], "check.dot_edges", what)
     check_true(got["variables"] == want["variables"], "check.dot_labels", what)
     check_true(got["looks"] == want["looks"], "check.dot_looks", what)
@@ -347,7 +347,7 @@ def test_dot_graph_verbose_labels(student, reference):
 @uses("get_dot_graph", "_dot_var", "_dot_func")
 def test_plot_dot_graph_writes_the_dot_text(student, reference):
     """plot_dot_graph writes the graph's DOT text to a file (the dot program is not needed)"""
-    for number, (graph, verbose) in enumerate([("reuse", True), ("goldstein", False)]):
+    for number, (graph, verbose) in enumerate([("reuse", True), ("goldstein", False), ("diamonds", False)]):
         args = {"graph": graph, "x": _points(2000 + number, (3,)), "verbose": verbose}
         got = student.probe("plot_graph", **args)
         check_true(got["files"] > 0, "check.dot_not_written", "plot_dot_graph(y)")
