@@ -53,7 +53,7 @@ def test_public_newton_book(student, reference):
 
 
 @needs("Variable.backward")
-@uses("Pow.backward")
+@uses("Pow.backward", "Mul.backward")
 def test_public_double_backprop_book(student, reference):
     """y = x ** 2, gx = dy/dx, z = gx ** 3 + y at x = 2: dz/dx (step 36)"""
     got = student.probe("double_backprop", form="book", x=np.array(2.0))
