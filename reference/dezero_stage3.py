@@ -452,9 +452,9 @@ def plot_dot_graph(output, verbose=True, to_file="graph.png"):
     #           (os.path.expanduser("~"); create the folder only when it is missing: a second call must
     #           work too). Then draw it with _draw(that file, to_file), which does nothing without
     #           Graphviz's dot. The .dot file's text is graded.
-    folder = os.path.join(os.path.expanduser("~"), ".dezero")
-    os.makedirs(folder, exist_ok=True)
-    source = os.path.join(folder, "tmp_graph.dot")
+    home_dezero = os.path.join(os.path.expanduser("~"), ".dezero")
+    os.makedirs(home_dezero, exist_ok=True)
+    source = os.path.join(home_dezero, "tmp_graph.dot")
     with open(source, "w", encoding="utf-8") as handle:
         handle.write(get_dot_graph(output, verbose))
     return _draw(source, to_file)
