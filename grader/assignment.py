@@ -55,6 +55,8 @@ class Assignment:
     selftest: SelftestSettings = SelftestSettings()
     # [load] package: a submission may be the package holding this module ("dezero.core_simple").
     load_package: str | None = None
+    # [parts] everywhere: the parts of the student's code every test relies on (grader.parts).
+    parts_everywhere: tuple[str, ...] = ()
 
     @property
     def public_tests(self) -> Path:
@@ -215,7 +217,18 @@ def _build(folder: Path, raw: dict) -> Assignment:
         floor_seconds=floor_seconds, reference_factor=factor, load_on_error=load_on_error,
         selftest=_selftest(raw.get("selftest", {})),
         load_package=str(load_package) if load_package is not None else None,
+        parts_everywhere=_parts_everywhere(raw.get("parts", {})),
     )
+
+
+def _parts_everywhere(raw: dict) -> tuple[str, ...]:
+    """``[parts] everywhere = ["Variable.__init__"]``: parts every test relies on, so no test lists them."""
+    if not isinstance(raw, dict) or set(raw) - {"everywhere"}:
+        raise ValueError("[parts] takes one setting, everywhere = [\"Part.name\", ...]")
+    names = raw.get("everywhere", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise ValueError("parts.everywhere must be a list of part names such as \"Variable.__init__\"")
+    return tuple(names)
 
 
 def _language(value: object) -> str | None:

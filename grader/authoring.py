@@ -7,13 +7,14 @@ author from there to a Gradescope zip.
 """
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from pathlib import Path
 
 from grader.assignment import CONFIG_NAME, Assignment
 from grader.errors import GraderError
-from grader.handles import load_module
+from grader.binding import load_probes
 
 ID_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _TEST_NAME = re.compile(r"^def (test_\w+)", re.M)
@@ -42,6 +43,12 @@ on_error = "grade_defined"  # or "zero": a .py whose module-level code raises sc
 [visibility]
 public = "visible"
 hidden = "after_due_date"
+
+# Parts of the student's code (functions and methods holding a solution region) that every test relies
+# on, e.g. ["Variable.__init__"]; each test names the others with @pytest.mark.needs(...) and uses(...),
+# and grader selftest proves it by removing one part at a time (docs/authoring.md, "Parts").
+[parts]
+everywhere = []
 
 # grader selftest plants mistakes in the solution regions and wants the tests to catch this share of
 # them (docs/selftest.md); fewer than min_mutants means the regions broke: a small assignment lowers it.
@@ -129,6 +136,17 @@ def scaffold(repo_root: Path, assignment_id: str, title: str | None = None) -> l
     return sorted(files)
 
 
+def late_imports(probes) -> list[str]:
+    """Imports inside a probe file's functions: what they import is looked up when the probe runs,
+    after student code could replace it; the loader binds only what the file imports at module level."""
+    tree = ast.parse(probes.read_text(encoding="utf-8"))
+    scopes = [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    lines = sorted({inner.lineno for scope in scopes for inner in ast.walk(scope)
+                    if isinstance(inner, (ast.Import, ast.ImportFrom))})
+    return [f"{probes}:{line}: import inside a function; import at module level, where the loader binds "
+            "what a probe measures with before student code runs (docs/authoring.md)" for line in lines]
+
+
 def missing_parts(assignment: Assignment) -> list[str]:
     """What the author still has to write, in the order to write it; empty when the parts exist.
 
@@ -142,11 +160,12 @@ def missing_parts(assignment: Assignment) -> list[str]:
         return [f"{assignment.reference}: mark what students write with # BEGIN SOLUTION / # END SOLUTION"]
     problems = []
     try:
-        probes = load_module(assignment.probes, f"grader_probes_{assignment.id}").PROBES
+        probes = load_probes(assignment.probes, f"grader_probes_{assignment.id}").functions
     except Exception as exc:  # noqa: BLE001 - the author's file: any failure is reported as a fix to make
         return [f"{assignment.probes}: cannot be loaded ({type(exc).__name__}: {exc}); it must define PROBES"]
     if not probes:
         problems.append(f"{assignment.probes}: PROBES is empty; add a probe that returns plain data")
+    problems += late_imports(assignment.probes)
     names = {}
     for kind, folder in (("public", assignment.public_tests), ("hidden", assignment.hidden_tests)):
         names[kind] = [n for p in sorted(folder.glob("test_*.py")) for n in _TEST_NAME.findall(p.read_text("utf-8"))]

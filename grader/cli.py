@@ -140,7 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     new.set_defaults(handler=_new)
 
     selftest = commands.add_parser("selftest", help="reference full marks, template 0, variants as declared, "
-                                                    "mutation score above the threshold")
+                                                    "mutation score above the threshold, each part's tests "
+                                                    "isolated")
     _assignment_option(selftest)
     selftest.set_defaults(handler=_selftest)
 

@@ -108,7 +108,8 @@ def grade_loaded(assignment: Assignment, submissions: list[tuple[str, Loaded]], 
         result = build_result(assignment, run, label=label, started_at=started, insecure=insecure,
                               assignment_hash=fingerprint, lang=session.lang)
         # Signs of reaching for the grader rather than solving the assignment: shown, never scored.
-        result["extra_data"]["review"] = (review_reasons(_sources(submission), session.lang, run.untagged_replies)
+        result["extra_data"]["review"] = (review_reasons(_sources(submission), session.lang, run.untagged_replies,
+                                                         run.signs, _source_names(submission))
                                           if isinstance(submission, Submission) else [])
         validate(result)
         results.append(result)
@@ -118,6 +119,11 @@ def grade_loaded(assignment: Assignment, submissions: list[tuple[str, Loaded]], 
 def _sources(submission: Submission) -> list[str]:
     """Every source the worker runs: a package's files too, not only its graded module."""
     return list(submission.package["files"].values()) if submission.package else submission.cells
+
+
+def _source_names(submission: Submission) -> list[str] | None:
+    """A package's file names, in the order of ``_sources`` (a review place names the file); None otherwise."""
+    return list(submission.package["files"]) if submission.package else None
 
 
 def open_session(assignment: Assignment, hide: list[str], *, insecure: bool = False, slot: int = 0,

@@ -13,6 +13,7 @@ from typing import Any
 
 from grader import wire
 from grader.assignment import Assignment
+from grader.binding import load_probes
 from grader.errors import SubmissionError
 from grader.i18n import Message
 from grader.portable import new_worker
@@ -90,7 +91,7 @@ class ReferenceHandle:
 
     def __init__(self, reference_path, probes_path, recorded: dict[str, str] | None = None) -> None:
         self._module = load_module(reference_path, "grader_reference") if reference_path else None
-        self._probes = load_module(probes_path, "grader_probes_trusted").PROBES
+        self._probes = load_probes(probes_path, "grader_probes_trusted").functions  # bound as the worker binds them
         self._cache: dict[str, str] = dict(recorded or {})
         self._decoded: dict[str, Any] = {}
         self._seconds: dict[str, float] = {}
@@ -185,6 +186,7 @@ class StudentHandle:
         self.load_errors: list[dict] = []
         self.answers: list[tuple[str, dict, Any]] = []  # this test's (probe, args, answer): see grader/hints.py
         self.untagged_replies = 0  # replies not sent by the worker's dispatcher (see Worker.untagged)
+        self.signs: list[dict] = []  # what the workers' run-time watch saw (see grader.sandbox.watch)
 
     @property
     def seconds(self) -> float:
@@ -251,6 +253,7 @@ class StudentHandle:
             self._worker.close()
             self.output_total += self._worker.output_total
             self.untagged_replies += self._worker.untagged
+            self.signs += [sign for sign in self._worker.signs if sign not in self.signs]
             self._worker = None
 
     def _budget(self) -> float:

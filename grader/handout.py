@@ -160,10 +160,10 @@ def _public_answers(assignment: Assignment) -> tuple[dict[str, str], dict]:
 # What ``grader check`` imports, in the trusted process and in its worker: the handout ships these
 # only, so students install no instructor command and no LMS client. They must run on Python 3.9
 # (``tests/test_handout.py`` parses them as 3.9; .ci/handout-pythons installs them under it).
-CHECK_MODULES = ("__init__", "archives", "assignment", "checks", "cli", "compat", "errors", "grading", "handles",
-                 "hints", "i18n", "notebook", "plugin", "portable", "replies", "results", "review", "runner",
-                 "selfcheck", "submission", "summary", "variants", "wire", "sandbox/__init__", "sandbox/child",
-                 "sandbox/client", "sandbox/layers", "sandbox/zygote")
+CHECK_MODULES = ("__init__", "archives", "assignment", "binding", "checks", "cli", "compat", "errors", "grading",
+                 "handles", "hints", "i18n", "notebook", "plugin", "portable", "replies", "results", "review",
+                 "runner", "selfcheck", "submission", "summary", "variants", "wire", "sandbox/__init__",
+                 "sandbox/child", "sandbox/client", "sandbox/layers", "sandbox/watch", "sandbox/zygote")
 CHECK_DATA = ("results_schema.json", "messages/en.toml", "messages/ko.toml")
 HANDOUT_MARKER = "_handout.py"  # its presence makes ``grader --help`` list the students' commands only
 

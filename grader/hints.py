@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from grader import wire
+from grader.binding import load_probes
 from grader.handles import load_module, probe_key
 from grader.variants import find_variants
 
@@ -78,7 +79,7 @@ class KnownBugs:
 
     @classmethod
     def for_assignment(cls, assignment) -> "KnownBugs":
-        probes = load_module(assignment.probes, "grader_probes_known_bugs").PROBES
+        probes = load_probes(assignment.probes, "grader_probes_known_bugs").functions
         recorded_path = assignment.root / RECORDED_NAME
         if assignment.reference is None:  # a handout: recorded answers only
             if not recorded_path.is_file():

@@ -67,6 +67,8 @@ class GradingPlugin:
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.stash[PLUGIN] = self
+        for line in MARKERS:
+            config.addinivalue_line("markers", line)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         # Recorded here rather than in the JSON report's "collectors", which lists every item
@@ -164,6 +166,9 @@ class GradingPlugin:
             if bug is not None:
                 message = Message("student.raised_with_message", {"text": message, "message": Message(
                     "hint.known_bug", {"hint": hint_text(bug, self.lang)})})
+            relied_on = declared_parts(item)["uses"]
+            if relied_on:  # names from the trusted test file, never an input
+                message = Message("parts.also_relies_on", {"text": message, "parts": ", ".join(relied_on)})
             text = message.render(self.lang)
             item.stash[_FEEDBACK] = text
         return text
@@ -183,7 +188,7 @@ class GradingPlugin:
         described = item.stash.get(_DESCRIBED, None)
         if described is None:
             described = {"submission": item.callspec.params["student"], "test": case_id(item),
-                         "title": self.title(item), "hidden": self.is_hidden(item)}
+                         "title": self.title(item), "hidden": self.is_hidden(item), **declared_parts(item)}
             item.stash[_DESCRIBED] = described
         return described
 
@@ -296,6 +301,23 @@ class _ReferenceAsStudent:
 
 
 _EXPECTED = (CheckFailure, StudentError, WorkerFailure, LoadFailure)
+
+# A test names the parts of the student's code it measures and the others it relies on (docs/authoring.md);
+# ``grader selftest`` proves the declarations by grading the reference with each part removed.
+MARKERS = ("needs(*parts): the parts of the student's code this test measures (its title names them), "
+           "e.g. needs(\"Exp.forward\")",
+           "uses(*parts): other parts of the student's code this test relies on; its feedback names them")
+
+
+def declared_parts(item: pytest.Item) -> dict[str, list[str]]:
+    """``{"needs": [...], "uses": [...]}``: the test's markers (a parameter's own marks included), in order."""
+    found: dict[str, list[str]] = {"needs": [], "uses": []}
+    for kind, names in found.items():
+        for marker in item.iter_markers(kind):
+            for name in map(str, marker.args):
+                if name not in names:
+                    names.append(name)
+    return found
 
 
 @functools.lru_cache(maxsize=256)

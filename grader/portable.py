@@ -27,7 +27,7 @@ import time
 import grader
 from grader import wire
 from grader.i18n import Message
-from grader.sandbox.client import Limits, Worker, WorkerFailure, _ready
+from grader.sandbox.client import MAX_SIGNS, Limits, Worker, WorkerFailure, _ready, plain_sign
 
 FORCE_VARIABLE = "GRADER_PORTABLE"  # "1": use this runner even where the sandbox would start (tests, CI)
 
@@ -64,6 +64,7 @@ class PortableWorker:
         self._next_id = 0
         self._nonce = secrets.token_hex(16)  # the child's dispatcher tags every message with it
         self.untagged = 0  # messages without it: not from the dispatcher, dropped (as Worker does)
+        self.signs: list[dict] = []  # what the child's run-time watch saw (as Worker keeps them)
 
     def start(self, cells: list[str], notebook: bool, timeout: float) -> dict:
         self.launch(cells, notebook)
@@ -189,6 +190,8 @@ class PortableWorker:
                         self.untagged += 1
                     elif message.get("event") == "ready" and self.ready is None:
                         self.ready = _ready(message)  # bounded and plain, as the sandbox's Worker keeps it
+                    elif message.get("event") == "sign" and len(self.signs) < MAX_SIGNS:
+                        self.signs.append(plain_sign(message))
                     elif isinstance(message.get("id"), int) and isinstance(message.get("ok"), bool):
                         self._replies[message["id"]] = message
                 self._changed.notify_all()
@@ -290,14 +293,12 @@ def main(argv: list[str]) -> None:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)  # the student's input() gets EOF rather than our requests
     os.dup2(2, 1)     # the student's prints, even from C code, go to the output pipe
-    import importlib.util
+    from grader.binding import load_probes
 
-    spec = importlib.util.spec_from_file_location("grader_probes", probes_path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    probes = load_probes(probes_path)
     child.WORKDIR = os.getcwd()  # the trusted side's temporary folder, removed when the check ends
     _limit_resources(memory, cpu)
-    child.serve(_Channel(requests, replies), dict(module.PROBES), {})
+    child.serve(_Channel(requests, replies), probes, {})
 
 
 if __name__ == "__main__":

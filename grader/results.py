@@ -34,6 +34,7 @@ def build_result(assignment: Assignment, run: SubmissionRun, *, label: str, star
             "status": "passed" if outcome.passed else "failed", "output": outcome.feedback,
             "visibility": assignment.visibility["hidden" if outcome.hidden else "public"],
             "tags": ["hidden" if outcome.hidden else "public", outcome.test],
+            "extra_data": {"needs": list(outcome.needs), "uses": list(outcome.uses)},
         })
     score = round(sum(t["score"] for t in tests), 6)
     max_score = round(sum(t["max_score"] for t in tests), 6)

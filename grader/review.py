@@ -38,7 +38,7 @@ _FALLBACK = [(re.compile(r"\b(import|from)\s+grader\b|\bgrader\.(sandbox|wire)\b
 # "grader check" (the template's own docstring says it) is the one use of the word that is no sign.
 _ANY_SIGN = re.compile(r"/proc/|\b(" + "|".join(sorted(
     (set(_MODULES) - {"grader"}) | set(_ATTRIBUTES) | set(_DYNAMIC) | {"modules", "sandbox", "wire"})) + r")\b"
-    r"|\bgrader\b(?![ \t]+check\b)|\b(os|sys)\s*\.|\bfrom\s+sys\b")
+    r"|\bgrader\b(?![ \t]+check\b)|\b(import|from)\s+grader\b|\b(os|sys)\s*\.|\bfrom\s+sys\b")
 MAX_REASONS = 40
 _PLACES = 5  # lines shown per kind of sign
 
@@ -60,20 +60,57 @@ def scan_cells(cells: list[str]) -> list[tuple[str, int | None, int | None]]:
     return unique[:MAX_REASONS]
 
 
-def review_reasons(cells: list[str], lang: str, untagged_replies: int = 0) -> list[str]:
+def review_reasons(cells: list[str], lang: str, untagged_replies: int = 0, signs: list[dict] | None = None,
+                   files: list[str] | None = None) -> list[str]:
     """One sentence per kind of sign, with where it was seen, in ``lang``; empty when nothing was found.
 
-    ``untagged_replies`` is the runtime sign: messages that reached the grader without the worker's
-    secret nonce, so not from its dispatcher (they were dropped, see ``Worker.untagged``).
+    ``untagged_replies`` is the first runtime sign: messages that reached the grader without the worker's
+    secret nonce, so not from its dispatcher (they were dropped, see ``Worker.untagged``). ``signs`` are the
+    worker's run-time watch's (``grader.sandbox.watch``): what the code did while it ran, with the file and
+    line where it did it; a kind the text scan found too gets one sentence with both scans' places.
+    With a watch (``signs`` not None), ``exec``/``eval`` text is no sign by itself: every dynamic code that
+    ran was seen running, and code that never runs (the book's ``ImageNet.labels``) hides nothing.
+    ``files`` names the sources of a package (``cells`` are then its files), so places name the file.
     """
     runtime = [Message("review.untagged", {"count": untagged_replies}).render(lang)] if untagged_replies else []
-    places: dict[str, list[Message]] = {}
+    places: dict[str, list[str]] = {}
     for kind, cell, line in scan_cells(cells):
-        where = Message("review.where_cell" if cell else "review.where", {"cell": cell, "line": line})
-        places.setdefault(kind, []).append(where)
-    return runtime + [Message("review.reason", {"what": Message(f"review.{kind}"),
-                                                "where": ", ".join(w.render(lang) for w in wheres[:_PLACES])}).render(lang)
-                      for kind, wheres in places.items()]
+        if kind == "exec" and signs is not None:
+            continue
+        file = files[(cell or 1) - 1] if files and (cell or 1) <= len(files) else None
+        _add(places, kind, _where(file, None if file else cell, line).render(lang))
+    ran = set()
+    for sign in signs or ():
+        kind = sign.get("kind")
+        if kind not in RUNTIME_KINDS:
+            continue
+        ran.add(kind)
+        places.setdefault(kind, [])
+        if sign.get("line"):
+            _add(places, kind, _where(sign.get("file"), sign.get("cell"), sign["line"]).render(lang))
+    reasons = []
+    for kind, wheres in places.items():
+        key = ("review.reason_ran" if wheres else "review.reason_ran_nowhere") if kind in ran else "review.reason"
+        reasons.append(Message(key, {"what": Message(f"review.{kind}"), "where": ", ".join(wheres[:_PLACES])})
+                       .render(lang))
+    return runtime + reasons
+
+
+# The kinds of sign the worker's watch sends (the text scan's, plus two only the run time can see).
+RUNTIME_KINDS = frozenset({"exec", "frames", "gc", "code_objects", "ctypes", "raw_io", "kit", "hooks",
+                           "probe_state"})
+
+
+def _where(file: str | None, cell: int | None, line: int | None) -> Message:
+    if file:
+        return Message("review.where_file", {"file": file, "line": line})
+    return Message("review.where_cell" if cell else "review.where", {"cell": cell, "line": line})
+
+
+def _add(places: dict[str, list[str]], kind: str, where: str) -> None:
+    found = places.setdefault(kind, [])
+    if where not in found:
+        found.append(where)
 
 
 def _scan_tree(tree: ast.AST) -> list[tuple[str, int]]:

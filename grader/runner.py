@@ -11,6 +11,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from pytest_jsonreport.plugin import JSONReport
@@ -34,6 +35,8 @@ class TestOutcome:
     hidden: bool
     passed: bool
     feedback: str
+    needs: tuple[str, ...] = ()  # the parts of the student's code the test measures (grader.plugin.MARKERS)
+    uses: tuple[str, ...] = ()   # other parts it relies on
 
 
 @dataclass
@@ -50,6 +53,7 @@ class SubmissionRun:
     load_failure: Message | None = None
     seconds: float = 0.0
     untagged_replies: int = 0
+    signs: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -120,14 +124,15 @@ class Session:
             runs[index].outcomes.append(TestOutcome(
                 test=meta["test"], title=meta.get("title", meta["test"]), hidden=bool(meta.get("hidden")),
                 passed=test.get("outcome") == "passed",
-                feedback=meta.get("feedback", "") if test.get("outcome") != "passed" else ""))
+                feedback=meta.get("feedback", "") if test.get("outcome") != "passed" else "",
+                needs=tuple(meta.get("needs", ())), uses=tuple(meta.get("uses", ()))))
         for run, handle in zip(runs, plugin.handles):
             # The layers probe_layers saw in a worker running no student code, never a worker's own claim.
             run.layers, run.events = dict(self.layers), handle.events
             run.load_output, run.output_total = handle.load_output, handle.output_total
             run.load_errors, run.seconds = handle.load_errors, handle.seconds
             run.load_failure = handle.load_failure
-            run.untagged_replies = handle.untagged_replies
+            run.untagged_replies, run.signs = handle.untagged_replies, handle.signs
         if plugin.internal_errors:
             raise GraderError("assignment tests failed inside the grader: " + "; ".join(plugin.internal_errors[:3]))
         return runs
@@ -167,6 +172,21 @@ def _environment(**values: str):
                 os.environ[key] = value
 
 
+def _forget_other_tests(assignment: Assignment) -> None:
+    """Drop test modules another assignment folder left in ``sys.modules``.
+
+    pytest's importlib mode names a test file by its path below the rootdir (the assignment folder:
+    ``tests.hidden.test_x``) and reuses a module already imported under that name, so a second
+    folder with the same layout (a copy of the kit being changed) would silently run the first
+    one's tests. This folder's own modules stay: the next chunk of a batch reuses them.
+    """
+    root = assignment.root.resolve()
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None)
+        if (name == "tests" or name.startswith("tests.")) and where and not Path(where).resolve().is_relative_to(root):
+            del sys.modules[name]
+
+
 def _run_pytest(assignment: Assignment, plugin: GradingPlugin, public_only: bool) -> dict:
     report = JSONReport()
     folders = [assignment.public_tests] + ([] if public_only else [assignment.hidden_tests])
@@ -178,6 +198,7 @@ def _run_pytest(assignment: Assignment, plugin: GradingPlugin, public_only: bool
         "-p", "no:cacheprovider", "-p", "no:logging", "-p", "no:warnings", "-p", "no:faulthandler",
         "-p", "no:doctest", "-p", "no:unraisableexception", "-p", "no:threadexception",
         "-p", "no:stepwise", "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:nose", "--capture=no", "--assert=plain", "--tb=no", "-q", "--no-header"]
+    _forget_other_tests(assignment)
     sink = io.StringIO()
     # Third-party plugins installed on the machine have no business in a grading session.
     with contextlib.redirect_stdout(sink), _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"), \

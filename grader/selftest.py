@@ -7,6 +7,9 @@ Sharpness (docs/selftest.md): every file in ``variants/correct`` earns full mark
 ``variants/buggy`` fails exactly the tests it declares, and the tests kill at least
 ``[selftest] mutation_threshold`` of the reference's mutants that ``mutants.toml`` does not list
 as equivalent. Mutants are graded by the batch engine, sandbox on, as a class would be.
+
+Isolation (grader.parts): the reference with any one part removed loses only the tests that
+declare that part, and at least one that measures it; graded like the mutants.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from grader.errors import GraderError
 from grader.grading import grade_files
 from grader.lms.layouts import Entry
 from grader.mutants import Mutant, generate
+from grader.parts import PartsReport, declarations, derive_removals, judge
 from grader.template import stale_template_files, template_files
 from grader.variants import Variant, find_variants, variant_problems
 
@@ -127,22 +131,34 @@ def load_equivalent(path: Path) -> dict[str, str]:
 
 def grade_mutants(assignment: Assignment, mutants: list[Mutant], jobs: int) -> list[bool]:
     """Whether each mutant is killed (loses any point), graded as one class by the batch engine."""
-    if not mutants:
+    results = grade_derived(assignment, [(mutant.id, mutant.source) for mutant in mutants], jobs, "mutant")
+    return [result["score"] < result["max_score"] for result in results]
+
+
+def grade_derived(assignment: Assignment, sources: list[tuple[str, str]], jobs: int, kind: str) -> list[dict]:
+    """Files derived from the reference (mutants, parts removed), graded as one class by the batch
+    engine, sandbox on, with [selftest]'s tight deadlines: one result per ``(name, source)``."""
+    if not sources:
         return []
     tight = _mutant_limits(assignment)
-    entries = [Entry(student=f"mutant{number:03d}", name=mutant.id,
-                     files={f"{assignment.template_name}.py": mutant.source.encode()})
-               for number, mutant in enumerate(mutants)]
+    entries = [Entry(student=f"{kind}{number:03d}", name=name, files={f"{assignment.template_name}.py": source.encode()})
+               for number, (name, source) in enumerate(sources)]
     todo = [(entry, load_entry(entry, tight), hashlib.sha256(entry.student.encode()).hexdigest())
             for entry in entries]
-    with tempfile.TemporaryDirectory(prefix="grader-mutants-") as outdir:
+    with tempfile.TemporaryDirectory(prefix=f"grader-{kind}s-") as outdir:
         run_batch(BatchPlan("selftest", entries, todo, 0), tight, Path(outdir), jobs=jobs, hide=[outdir])
-        return [_killed(result_path(Path(outdir), entry)) for entry in entries]
+        return [json.loads(result_path(Path(outdir), entry).read_text(encoding="utf-8")) for entry in entries]
 
 
-def _killed(path: Path) -> bool:
-    result = json.loads(path.read_text(encoding="utf-8"))
-    return result["score"] < result["max_score"]
+def parts_report(assignment: Assignment, jobs: int | None = None) -> PartsReport:
+    """Grade the reference with each part removed (grader.parts) and judge the tests' declarations."""
+    if assignment.reference is None:
+        raise GraderError(f"{assignment.id}: no reference to take parts from; selftest needs the instructor's kit")
+    source = assignment.reference.read_text(encoding="utf-8")
+    removals = derive_removals(source)
+    results = grade_derived(assignment, [(r.label, r.source) for r in removals], jobs or default_jobs(), "part")
+    tests = {d.test: d for result in results for d in declarations(result)}
+    return judge(source, removals, results, assignment.parts_everywhere, list(tests.values()))
 
 
 def _mutant_limits(assignment: Assignment) -> Assignment:
@@ -163,9 +179,13 @@ def run_selftest(assignment: Assignment, jobs: int | None = None) -> bool:
     for line in report.lines():
         print(line)
     problems += report.problems
+    isolation = parts_report(assignment, jobs)
+    for line in isolation.lines():
+        print(line)
+    problems += isolation.problems
     for problem in problems:
         print(f"selftest: {problem}")
     if not problems:
         print(f"selftest: {assignment.id} ok: reference full marks, template 0, every test has points, "
-              f"variants as declared, mutation score {report.score:.0%}")
+              f"variants as declared, mutation score {report.score:.0%}, every part isolated")
     return not problems

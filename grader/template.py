@@ -38,7 +38,7 @@ def stub_source(reference: str, label: str = "reference") -> str:
             if mode != marker.split()[-1]:
                 raise GraderError(f"{label}:{number}: '{marker}' without its BEGIN; fix the markers")
             if mode == "SOLUTION":
-                out.extend(_stub(block, indent))
+                out.extend(stub_lines(block, indent))
             mode = None
         elif mode:
             block.append(line)
@@ -49,8 +49,9 @@ def stub_source(reference: str, label: str = "reference") -> str:
     return "\n".join(out) + "\n"
 
 
-def _stub(block: list[str], indent: str) -> list[str]:
-    """The block's leading comment lines (its TODO text) plus a raise quoting the English TODO."""
+def stub_lines(block: list[str], indent: str) -> list[str]:
+    """A solution block as the template has it: its leading comment lines (its TODO text) plus a raise
+    quoting the English TODO."""
     comments = []
     for line in block:
         if not line.strip().startswith("#"):

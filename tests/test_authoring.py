@@ -45,16 +45,19 @@ PROBES = {probe.__name__: probe for probe in (forward, backward)}
 '''
 
 PUBLIC = '''import numpy as np
+import pytest
 
 from grader.checks import check_array
 
 
+@pytest.mark.needs("Mul.forward")
 def test_public_forward(student, reference):
     x0, x1 = np.array([1.0, 2.0]), np.array([3.0, 4.0])
     check_array(student.probe("forward", x0=x0, x1=x1), reference.probe("forward", x0=x0, x1=x1), "Mul.forward")
 '''
 
 HIDDEN = '''import numpy as np
+import pytest
 
 from grader.checks import check_array
 
@@ -64,12 +67,14 @@ def _random_pair(seed):
     return rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
 
 
+@pytest.mark.needs("Mul.forward")
 def test_forward_at_random_points(student, reference):
     for seed in range(3):
         x0, x1 = _random_pair(seed)
         check_array(student.probe("forward", x0=x0, x1=x1), reference.probe("forward", x0=x0, x1=x1), "Mul.forward")
 
 
+@pytest.mark.needs("Mul.backward")
 def test_backward_at_random_points(student, reference):
     x0, x1 = _random_pair(7)
     gy = np.ones_like(x0) * 0.5

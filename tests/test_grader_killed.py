@@ -113,6 +113,10 @@ def wait_for(condition, seconds: float, what: str) -> None:
 
 
 def kill_and_check(process: subprocess.Popen, marker: str, *, worker: bool = True) -> None:
+    if worker:
+        # A worker whose probe timed out is replaced by a fresh one: between the two, for a moment
+        # (longer on a loaded machine), none runs. Wait for the next rather than sample one instant.
+        wait_for(lambda: sandboxed(marker) or process.poll() is not None, 10, "a worker running")
     recorded = {**tree(process.pid), **marked(marker)}
     assert marked(marker), "the grader had no zygote running"
     assert sandboxed(marker) or not worker, "the grader had no worker running"

@@ -347,3 +347,16 @@ def test_expected_failures_are_left_alone(assignment):
     for original in (CheckFailure(Message("check.wrong", {"what": "y"})), StudentError("TypeError", "", None, None)):
         error, events = _whose(assignment, assignment.reference, _forward_data, original)
         assert error is original and events == []
+
+
+# --- the worker's run-time watch (issue 23, item 2) ---------------------------------------
+
+def test_signs_are_kept_bounded_and_only_with_the_nonce(fake):
+    fake.send({"event": "sign", "kind": "frames", "file": "dezero/core.py", "line": 42, "cell": None})
+    fake.send({"event": "sign", "kind": "x" * 100, "file": "../../etc/passwd", "line": -1, "cell": "1"})
+    fake.send_raw(json.dumps({"event": "sign", "kind": "gc", "file": None, "line": 1, "cell": None}))  # no nonce
+    fake.send({"event": "ready", "layers": {}, "load_errors": [], "defined": []})
+    fake.worker.wait_ready(5)
+    assert fake.worker.signs == [{"kind": "frames", "file": "dezero/core.py", "line": 42, "cell": None},
+                                 {"kind": "?", "file": None, "line": None, "cell": None}]
+    assert fake.worker.untagged == 1

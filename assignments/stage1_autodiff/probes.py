@@ -30,6 +30,26 @@ def _apply(mod, func, x):
     return source, getattr(mod, func)(source)
 
 
+# This file's own functions, for tests that need *a* function rather than the student's Square or
+# Exp: a test depends only on what its title names (docs/authoring.md, "Parts").
+_OWN = {"square": (np.square, lambda x: 2 * x), "exp": (np.exp, np.exp)}
+
+
+def _own_function(mod, name):
+    """A Function subclass of this file's own: y = x ** 2 ("square") or y = e ** x ("exp")."""
+    value, derivative = _OWN[name]
+
+    class Own(mod.Function):
+        def forward(self, x):
+            return value(x)
+
+        def backward(self, gy):
+            return derivative(self.input.data) * gy
+
+    Own.__name__ = Own.__qualname__ = f"Own{name.title()}"
+    return Own
+
+
 def forward(mod, func, x):
     _, out = _apply(mod, func, x)
     return {"output_type": type(out).__name__, "is_variable": isinstance(out, mod.Variable),
@@ -78,18 +98,31 @@ def numerical_grad(mod, funcs, x):
     return describe(mod.numerical_diff(chain, mod.Variable(x)))
 
 
-def seed_grad(mod, func, x):
+def central_difference(mod, func, x):
+    """``numerical_diff`` of a plain function of this file's own (x ** 2 or e ** x, no Function involved)."""
+    value = _OWN[func][0]
+
+    def f(variable):
+        if not isinstance(variable, mod.Variable):  # an ndarray has a .data too (a memoryview)
+            raise TypeError("numerical_diff must call f with a Variable")
+        return mod.Variable(value(variable.data))
+
+    return describe(mod.numerical_diff(f, mod.Variable(x)))
+
+
+def seed_grad(mod, x):
     """After ``y.backward()`` with no grad set, y.grad must be ones shaped and typed like y.data."""
-    _, out = _apply(mod, func, x)
+    out = _own_function(mod, "square")()(mod.Variable(x))
     out.backward()
     return describe(out.grad)
 
 
 def graph_links(mod, x):
     """Who created what: the links ``__call__`` must record for a two-step chain."""
+    first, second = _own_function(mod, "square"), _own_function(mod, "exp")
     source = mod.Variable(x)
-    middle = mod.square(source)
-    out = mod.exp(middle)
+    middle = first()(source)
+    out = second()(middle)
     return {
         "source_creator_is_none": source.creator is None,
         "middle_creator": type(middle.creator).__name__,
@@ -103,6 +136,13 @@ def graph_links(mod, x):
     }
 
 
+def wraps_scalar(mod, func, x):
+    """``__call__`` on a function whose forward returns a numpy scalar (what x ** 2 gives for a 0-d x)."""
+    out = _own_function(mod, func)()(mod.Variable(x))
+    return {"output_type": type(out).__name__, "is_variable": isinstance(out, mod.Variable),
+            "data": describe(getattr(out, "data", None))}
+
+
 def _stack_depth():
     depth, frame = 0, sys._getframe(1)
     while frame is not None:
@@ -111,7 +151,7 @@ def _stack_depth():
 
 
 def deep_chain(mod, x, length):
-    """``length`` pass-through functions then a square, and how the stack grew along the chain.
+    """``length`` pass-through functions then a square of this file's own, and how the stack grew along the chain.
 
     Every 500th pass-through ``backward`` records the interpreter's stack depth (sampled: walking
     the stack on each of 5,000 calls would cost milliseconds per submission): a loop calls them
@@ -133,7 +173,7 @@ def deep_chain(mod, x, length):
     source = value = mod.Variable(x)
     for _ in range(length):
         value = PassThrough()(value)
-    out = mod.square(value)
+    out = _own_function(mod, "square")()(value)  # so x.grad is not just ones
     out.backward()
     growth = max(depths) - min(depths) if depths else None
     return {"grad": describe(source.grad), "calls": calls[0], "stack_growth": growth}
@@ -154,5 +194,5 @@ def variable_rejects(mod, kinds):
 
 
 PROBES = {probe.__name__: probe for probe in (
-    forward, backward_alone, composite_grad, grad, numerical_grad, seed_grad, graph_links, deep_chain,
-    variable_rejects)}
+    forward, backward_alone, composite_grad, grad, numerical_grad, central_difference, seed_grad, graph_links,
+    wraps_scalar, deep_chain, variable_rejects)}

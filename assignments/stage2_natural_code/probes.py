@@ -10,7 +10,7 @@ Only names of the book's ``dezero/core_simple.py`` are used (``Variable``, ``Fun
 """
 import gc
 import sys
-import weakref
+from _weakref import ref
 
 import numpy as np
 
@@ -29,6 +29,67 @@ def describe(value):
 
 def _grad(value):
     return describe(getattr(value, "grad", None))
+
+
+class _Own:
+    """Functions of this file's own, for probes that need *a* graph rather than the student's operators.
+
+    A test depends only on what its title names (docs/authoring.md, "Parts"): the graph tests build
+    their graphs with these, so a missing Mul or a broken ``__pow__`` costs only the operator tests.
+    Each is a subclass of the student's Function, so ``__call__`` and ``backward`` are still theirs.
+    """
+
+    def __init__(self, mod):
+        class Power(mod.Function):
+            def forward(self, x):
+                return x ** self.c
+
+            def backward(self, gy):
+                return self.c * self.inputs[0].data ** (self.c - 1) * gy
+
+        class Scale(mod.Function):
+            def forward(self, x):
+                return x * self.c
+
+            def backward(self, gy):
+                return gy * self.c
+
+        class Plus(mod.Function):
+            def forward(self, a, b):
+                return a + b
+
+            def backward(self, gy):
+                return gy, gy
+
+        class Minus(mod.Function):
+            def forward(self, a, b):
+                return a - b
+
+            def backward(self, gy):
+                return gy, -gy
+
+        class Times(mod.Function):
+            def forward(self, a, b):
+                return a * b
+
+            def backward(self, gy):
+                a, b = (v.data for v in self.inputs)
+                return gy * b, gy * a
+
+        self._power, self._scale = Power, Scale
+        self.add, self.sub, self.mul = (lambda a, b, cls=cls: cls()(a, b) for cls in (Plus, Minus, Times))
+
+    def pow(self, x, c):
+        return self._with_constant(self._power, x, c)
+
+    def scale(self, x, c):
+        return self._with_constant(self._scale, x, c)
+
+    @staticmethod
+    def _with_constant(cls, x, c):
+        function = cls()  # the constant set after construction: no __init__ of the student's Function is skipped
+        function.c = c
+        return function(x)
 
 
 # ---- operators -------------------------------------------------------------------------------
@@ -121,55 +182,60 @@ def _counting(mod):
 def graph(mod, shape, x):
     """Build a small DAG around one counted function ``t`` and return y, x.grad and t's visits.
 
-    "reuse": y = t + t. "diamond": two branches from t joined by an add. "skip": a long branch
+    "reuse": y = t + t. "diamond": two branches from t joined by an add. (Built from this file's own
+    functions: only the student's __call__ and backward are measured.) "skip": a long branch
     and a short one from t joined by an add. "_swapped" joins them in the other order: a
     traversal that is not in generation order gets one of the two orders wrong.
     """
-    tap = _counting(mod)
+    tap, own = _counting(mod), _Own(mod)
     source = mod.Variable(np.asarray(x))
-    t = tap()(source ** 2)
+    t = tap()(own.pow(source, 2))
     kind, swapped = shape.split("_")[0], shape.endswith("_swapped")
     if kind == "reuse":
         left, right = t, t
     elif kind == "diamond":
-        left, right = t ** 2, t ** 3
+        left, right = own.pow(t, 2), own.pow(t, 3)
     else:
-        left, right = t, ((t ** 2) ** 2) * 0.5
-    y = right + left if swapped else left + right
+        left, right = t, own.scale(own.pow(own.pow(t, 2), 2), 0.5)
+    y = own.add(right, left) if swapped else own.add(left, right)
     y.backward(retain_grad=True)  # a second visit then shows in the count instead of failing on a None grad
     return {"y": describe(y.data), "grad": _grad(source), "visits": tap.visits}
 
 
 def reuse(mod, x, form):
     """x.grad when x itself appears several times in one expression."""
+    own = _Own(mod)
     source = mod.Variable(np.asarray(x))
-    forms = {"twice": lambda v: v + v, "thrice": lambda v: v * v * v, "mixed": lambda v: v * v + v / 2.0 - v}
+    forms = {"twice": lambda v: own.add(v, v), "thrice": lambda v: own.mul(own.mul(v, v), v),
+             "mixed": lambda v: own.sub(own.add(own.mul(v, v), own.scale(v, 0.5)), v)}  # v * v + v / 2 - v
     forms[form](source).backward()
     return _grad(source)
 
 
 def cleargrad(mod, x):
     """Two backward passes on the same x: with cleargrad between them, and without."""
+    own = _Own(mod)
     source = mod.Variable(np.asarray(x))
-    (source ** 2).backward()
+    own.pow(source, 2).backward()
     first = _grad(source)
     source.cleargrad()
     cleared = source.grad is None
-    (source * source * source).backward()
+    own.mul(own.mul(source, source), source).backward()
     second = _grad(source)
-    (source + source).backward()
+    own.add(source, source).backward()
     return {"first": first, "cleared": cleared, "second": second, "accumulated": _grad(source)}
 
 
 def retain_grad(mod, x):
-    """Which grads survive backward() and backward(retain_grad=True)."""
+    """Which grads survive backward() and backward(retain_grad=True), each on a fresh x (not cleargrad)."""
+    own = _Own(mod)
     source = mod.Variable(np.asarray(x))
-    middle = source ** 2
-    (middle * 3.0).backward()
+    middle = own.pow(source, 2)
+    own.scale(middle, 3.0).backward()
     dropped = {"x": _grad(source), "middle_is_none": middle.grad is None}
-    source.cleargrad()
-    kept_middle = source ** 2
-    (kept_middle * 3.0).backward(retain_grad=True)
+    source = mod.Variable(np.asarray(x))
+    kept_middle = own.pow(source, 2)
+    own.scale(kept_middle, 3.0).backward(retain_grad=True)
     return {"dropped": dropped, "kept": {"x": _grad(source), "middle": _grad(kept_middle)}}
 
 
@@ -179,18 +245,19 @@ def no_grad(mod, x):
     Backprop is switched back on before returning, so a using_config that fails to restore it
     fails this probe only, not every probe after it in the same worker.
     """
+    own = _Own(mod)
     source = mod.Variable(np.asarray(x))
     try:
         with mod.no_grad():
-            inside = source ** 2 + source
+            inside = own.add(own.pow(source, 2), source)
         with mod.using_config("enable_backprop", False):
-            configured = source * 2.0
+            configured = own.scale(source, 2.0)
         try:
             with mod.no_grad():
                 raise ArithmeticError
         except ArithmeticError:
             pass
-        after = source ** 2
+        after = own.pow(source, 2)
     finally:
         config = getattr(mod, "Config", None)
         if config is not None:
@@ -218,12 +285,13 @@ def graph_freed(mod, x):
 
 
 def _build_and_drop(mod, x, backward):
+    own = _Own(mod)
     source = mod.Variable(np.asarray(x))
-    middle = source ** 2
-    out = middle * middle + 1.0
+    middle = own.pow(source, 2)
+    out = own.add(own.mul(middle, middle), source)
     if backward:
         out.backward()
-    refs = [weakref.ref(middle), weakref.ref(middle.creator), weakref.ref(out), weakref.ref(out.creator)]
+    refs = [ref(middle), ref(middle.creator), ref(out), ref(out.creator)]
     del middle, out
     return refs
 
@@ -234,7 +302,7 @@ def attributes(mod, x, label):
     """shape, ndim, size, dtype, len, name and repr of ``Variable(x, label)``."""
     value = mod.Variable(np.asarray(x), label)
     return {"shape": [int(n) for n in value.shape], "ndim": int(value.ndim), "size": int(value.size),
-            "dtype": str(value.dtype), "len": int(len(value)) if np.ndim(x) else None, "name": value.name,
+            "dtype": str(value.dtype), "len": int(len(value)) if np.asarray(x).ndim else None, "name": value.name,
             "repr": repr(value)}
 
 
@@ -265,7 +333,7 @@ def many_in_out(mod, x, y, z):
     combined = Combine()(*sources)
     pair = Twins()(combined)
     kinds = [type(v).__name__ for v in pair] if isinstance(pair, (list, tuple)) else [type(pair).__name__]
-    out = pair[0] * pair[1]
+    out = _Own(mod).mul(pair[0], pair[1])
     out.backward()
     return {"single_output": type(combined).__name__, "pair": kinds, "out": describe(out.data),
             "grads": [_grad(v) for v in sources]}
@@ -275,7 +343,7 @@ def many_in_out(mod, x, y, z):
 
 def seed_grad(mod, x):
     """After ``y.backward(retain_grad=True)`` with no grad set, y.grad is ones shaped and typed like y."""
-    out = mod.Variable(np.asarray(x)) ** 2
+    out = _Own(mod).pow(mod.Variable(np.asarray(x)), 2)
     out.backward(retain_grad=True)
     return describe(out.grad)
 
@@ -318,7 +386,7 @@ def deep_chain(mod, x, length):
     source = value = mod.Variable(np.asarray(x))
     for _ in range(length):
         value = PassThrough()(value)
-    (value ** 2).backward()
+    _Own(mod).pow(value, 2).backward()
     growth = max(depths) - min(depths) if depths else None
     return {"grad": _grad(source), "calls": calls[0], "stack_growth": growth}
 

@@ -2,9 +2,14 @@
 
 It receives the student's source as data, executes it as the module ``submission``, then
 answers probe requests. Everything it sends back is plain data (see ``grader.wire``).
+
+``serve`` runs the functions below as private copies made before the first student line (see
+``grader.binding.private_copies``): a function here that assigned a module global would write the
+copy's namespace, not this module's, so they keep no module-level state.
 """
 from __future__ import annotations
 
+import _thread
 import importlib
 import os
 import re
@@ -14,23 +19,30 @@ import types
 from typing import Any, Callable
 
 from grader import wire
+from grader.binding import ProbeFile, file_chains, private_copies
+from grader.sandbox import watch
 
 WORKDIR = "/tmp/work"
 SUBMISSION_FILE = "submission.py"
 
 
-def serve(sock, probes: dict[str, Callable[..., Any]], layers: dict[str, str]) -> None:
+def serve(sock, probes: ProbeFile, layers: dict[str, str]) -> None:
     """Load the submission, report readiness, then answer probes until the socket closes.
 
     Student code runs in this process and could replace ``answer_probe``, ``grader.wire``'s
-    functions or the socket's methods to forge answers. So the dispatcher and the channel are
-    private copies made before the first student line runs, held only in this frame's locals:
-    patching the module-level names afterwards changes nothing that is sent. (Reaching into this
-    frame or the raw fd is still possible; the trusted side flags submissions that try, see
-    ``grader.review``.)
+    functions, the socket's methods or the tools a probe measures with, to forge answers. So before
+    the first student line runs: the dispatcher and the channel are private copies whose tools are
+    bound (``grader.binding``), held only in this frame's locals; the probes were bound when the
+    zygote loaded them; the kit's modules leave ``sys.modules`` (importing one again is a fresh copy,
+    and a sign); and the run-time watch (``watch``) is installed, sending each sign it sees at once.
+    Patching module-level names afterwards changes nothing that is sent. (Reaching into this frame
+    or the raw fd is still possible; the watch and the text scan flag submissions that try.)
     """
-    send, receive = _private_channel(sock)
-    dispatch = _private_copy(answer_probe)
+    # The loaders run after student lines too (the next cell, the package's module after its __init__).
+    own = private_copies(sys.modules[__name__], ["_private_channel", "answer_requests", "load_package",
+                                                 "load_submission", "_flush_output"])
+    send, receive = own["_private_channel"](sock)
+    install_watch = private_copies(watch, ["install"])["install"]
     del sock
     request = receive()
     if not request or request.get("op") != "load":
@@ -38,17 +50,36 @@ def serve(sock, probes: dict[str, Callable[..., Any]], layers: dict[str, str]) -
     # The grader's per-worker secret: every message this loop sends carries it, so a reply written
     # to the socket by other means (student code on the raw fd) is told apart and dropped.
     tag = request.pop("nonce", None)
+    install_watch(lambda sign: send({"event": "sign", **sign, "tag": tag}), WORKDIR, (SUBMISSION_FILE,),
+                  getattr(probes.module, "__file__", None))
+    _forget_kit_modules()
     if isinstance(request.get("package"), dict):  # the book's package shape (see load_package)
-        module, load_report = load_package(request["package"])
+        module, load_report = own["load_package"](request["package"])
     else:
-        module, load_report = load_submission(request.get("cells") or [], request.get("notebook", False))
-    _flush_output()  # output printed while loading belongs before "ready" in the report
+        module, load_report = own["load_submission"](request.get("cells") or [], request.get("notebook", False))
+    own["_flush_output"]()  # output printed while loading belongs before "ready" in the report
     send({"event": "ready", "layers": layers, **load_report, "tag": tag})
+    own["answer_requests"](send, receive, module, probes, tag)
+
+
+def answer_requests(send, receive, module: types.ModuleType, probes: ProbeFile, tag) -> None:
+    """Answer probe requests until the socket closes (run as a private copy, see ``serve``).
+
+    After every probe the probe file's state is checked: student code handed a probe's function or
+    class can reach its globals; if anything changed, that answer is replaced by an error, the state
+    is restored for the next probe, and the grader gets a sign.
+    """
+    functions, intact, restore = probes.functions, probes.guard.intact, probes.guard.restore
     while True:
         request = receive()
         if request is None:
             os._exit(0)
-        reply = dispatch(module, probes, request)
+        reply = answer_probe(module, functions, request)
+        if not intact():
+            restore()
+            send({"event": "sign", "kind": "probe_state", "file": None, "line": None, "cell": None, "tag": tag})
+            reply = {"id": reply.get("id"), "ok": False,
+                     "error": {"type": "BadResult", "message": "the probe's own code was changed while it ran"}}
         _flush_output()
         try:
             send({**reply, "tag": tag})
@@ -57,25 +88,29 @@ def serve(sock, probes: dict[str, Callable[..., Any]], layers: dict[str, str]) -
                   "tag": tag})
 
 
-def _private_copy(function: types.FunctionType) -> types.FunctionType:
-    """A copy of ``function`` and of the module functions it calls, bound to a snapshot of its globals.
+def _forget_kit_modules() -> None:
+    """Take the kit's modules out of ``sys.modules`` (and the zygote's ``__main__``) before student code runs.
 
-    Reassigning the module's names, or a function's ``__code__``, after the copy was made does
-    not reach the copy.
+    Everything the worker still needs holds them directly; student code that imports ``grader``
+    now gets a fresh copy nobody uses, and the import is an audit event the watch reports.
     """
-    namespace = dict(function.__globals__)
-    for name, value in list(namespace.items()):
-        if isinstance(value, types.FunctionType) and value.__module__ == function.__module__:
-            namespace[name] = types.FunctionType(value.__code__, namespace, value.__name__,
-                                                 value.__defaults__, value.__closure__)
-    return namespace[function.__name__]
+    for name in [name for name in sys.modules if name.partition(".")[0] in ("grader", "grader_probes")]:
+        del sys.modules[name]
+    sys.modules["__main__"] = types.ModuleType("__main__")
 
 
 def _private_channel(sock) -> tuple[Callable[[dict], None], Callable[[], dict | None]]:
-    """Send and receive closures over the socket's bound methods and private copies of the wire code."""
-    frame, parse = _private_copy(wire.frame), _private_copy(wire.parse_message)
+    """Send and receive closures over the socket's bound methods and private copies of the wire code.
+
+    ``send`` is also the run-time watch's, from whichever thread raised an event: a lock keeps frames
+    whole. A send re-entered on the same thread (a signal handler running during ``sendall``) is
+    queued and written right after the one it interrupted.
+    """
+    copies = private_copies(wire, ["frame", "parse_message"])
+    frame, parse = copies["frame"], copies["parse_message"]
     sendall, recv = sock.sendall, sock.recv
     header, limit, error = wire._HEADER, wire.MAX_MESSAGE_BYTES, wire.WireError
+    lock, ident, owner, queued = _thread.allocate_lock(), _thread.get_ident, [None], []
 
     def exactly(size: int) -> bytes | None:
         chunks = bytearray()
@@ -97,7 +132,18 @@ def _private_channel(sock) -> tuple[Callable[[dict], None], Callable[[], dict | 
         return None if payload is None else parse(payload)
 
     def send(message: dict) -> None:
-        sendall(frame(message))
+        data = frame(message)
+        if owner[0] == ident():
+            queued.append(data)
+            return
+        with lock:
+            owner[0] = ident()
+            try:
+                sendall(data)
+                while queued:
+                    sendall(queued.pop(0))
+            finally:
+                owner[0] = None
 
     return send, receive
 
@@ -263,3 +309,9 @@ def _top_level_line(exc: BaseException, label: str) -> int | None:
 def _student_function(exc: BaseException) -> str | None:
     frames = _student_frames(exc, SUBMISSION_FILE)
     return frames[-1].name if frames else None
+
+
+# Parsed once, here in the zygote (or the portable runner's child), before any worker exists.
+for _source in (__file__, wire.__file__, watch.__file__):
+    file_chains(_source)
+watch.trusted_roots()

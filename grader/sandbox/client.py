@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import select
 import signal
@@ -43,6 +44,9 @@ _SIGNAL_KEYS = {getattr(signal, name, None): key for name, key in (
 MAX_UNSOLICITED = 64
 MAX_HELD_BYTES = 32 << 20
 _MAX_LOAD_ERRORS = 100
+MAX_SIGNS = 128  # the worker's watch sends at most 8 places for each of its 9 kinds, each once
+_SIGN_KIND = re.compile(r"[a-z_]{1,32}")
+_SIGN_FILE = re.compile(r"[A-Za-z_][\w.-]*(?:/[A-Za-z_][\w.-]*)*\.py")
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,7 @@ class Worker:
     _failure: WorkerFailure | None = None
     _nonce: str = ""
     untagged: int = 0  # replies without this worker's nonce: not from its dispatcher, dropped (review flag)
+    signs: list = field(default_factory=list)  # what the worker's run-time watch saw (review flag)
 
     def start(self, cells: list[str], notebook: bool, timeout: float, package: dict | None = None) -> dict:
         self.launch(cells, notebook, package)
@@ -382,6 +387,8 @@ class Worker:
             self._count_unsolicited()
         elif event == "ready" and ident is None and self.ready is None:
             self.ready = _ready(message)
+        elif event == "sign" and ident is None and len(self.signs) < MAX_SIGNS:
+            self.signs.append(plain_sign(message))
         elif type(ident) is int and ident in self._pending and isinstance(message.get("ok"), bool):
             self._pending.discard(ident)
             self._replies[ident] = (message, size)
@@ -473,6 +480,15 @@ def _ready(message: dict) -> dict:
     if not isinstance(errors, list):
         return {"layers": layers, "load_errors": None, "defined": defined}
     return {"layers": layers, "load_errors": [_load_error(e) for e in errors[:_MAX_LOAD_ERRORS]], "defined": defined}
+
+
+def plain_sign(message: dict) -> dict:
+    """A sign of the worker's watch, with bounded, plain fields (an unknown kind is kept and ignored later)."""
+    kind, file, line, cell = (message.get(k) for k in ("kind", "file", "line", "cell"))
+    return {"kind": kind if isinstance(kind, str) and _SIGN_KIND.fullmatch(kind) else "?",
+            "file": file if isinstance(file, str) and len(file) < 200 and _SIGN_FILE.fullmatch(file) else None,
+            "line": line if type(line) is int and 0 < line < 1_000_000 else None,
+            "cell": cell if type(cell) is int and 0 < cell < 100_000 else None}
 
 
 def _load_error(error) -> dict:

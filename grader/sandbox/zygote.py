@@ -21,7 +21,6 @@ which clears it, and checks a pipe from the monitor for the race.
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import os
 import select
@@ -36,6 +35,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy  # noqa: E402,F401  - warm: every worker inherits it
 
 from grader import wire  # noqa: E402
+from grader.binding import ProbeFile, load_probes  # noqa: E402
 from grader.sandbox import child, layers  # noqa: E402
 
 ESSENTIAL = ("process", "rlimits", "secrets", "network")
@@ -83,14 +83,12 @@ def main() -> None:
     os._exit(0)
 
 
-def _load_probes(path: str) -> dict:
-    spec = importlib.util.spec_from_file_location("grader_probes", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return dict(module.PROBES)
+def _load_probes(path: str) -> ProbeFile:
+    """The probe file, its measuring tools bound now, before any worker exists (see grader.binding)."""
+    return load_probes(path)
 
 
-def _monitor(zygote: int, sock_fd: int, out_fd: int, request: dict, settings: dict, probes: dict,
+def _monitor(zygote: int, sock_fd: int, out_fd: int, request: dict, settings: dict, probes: ProbeFile,
              seccomp_program: bytes) -> None:
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -173,7 +171,7 @@ def _describe_status(status: int) -> dict:
     return {"code": os.waitstatus_to_exitcode(status)}
 
 
-def _worker(sock_fd: int, out_fd: int, alive_fd: int, request: dict, settings: dict, probes: dict,
+def _worker(sock_fd: int, out_fd: int, alive_fd: int, request: dict, settings: dict, probes: ProbeFile,
             seccomp_program: bytes, active: dict[str, str]) -> None:
     try:
         layers.die_with_parent()  # the pid namespace hides our parent: the pipe closes the race

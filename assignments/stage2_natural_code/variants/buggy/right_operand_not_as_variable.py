@@ -3,9 +3,7 @@
 # the right reaches the generation and creator bookkeeping.
 # expect-fail: test_public_add_mul_constants, test_operators_with_constants_on_either_side
 # expect-fail: test_ndarray_on_the_left_gives_a_variable, test_benchmark_functions_match_reference
-# expect-fail: test_benchmark_gradients_match_numerical_diff, test_generation_order_on_dags
-# expect-fail: test_reused_variable_accumulates, test_retain_grad_false_frees_intermediate_grads
-# expect-fail: test_graph_freed_when_output_dropped
+# expect-fail: test_benchmark_gradients_match_numerical_diff
 # hint(en): Function.__call__ seems to wrap only some inputs with as_variable: wrap every input
 # hint(ko): Function.__call__가 일부 입력만 as_variable로 감싸는 것 같습니다: 모든 입력을 감싸세요
 import weakref
