@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from book import REPO_FOLDER, book_package_files, requires_book
+from book import book_file, book_package_files, book_zip, requires_book
 from conftest import ROOT
 from grader import wire
 from grader.assignment import load_assignment
+from grader.compat import tomllib
 from grader.grading import grade_files
 from grader.handles import load_module
 from grader.handout import build_handout
@@ -124,13 +125,12 @@ def test_a_graph_with_a_cycle_is_read_without_depths():
 # ---- the book's own package answers every stage-3 test like the reference ---------------------------
 
 _BOOK_RUN = r'''
-import importlib.util, json, sys, types, warnings
+import importlib, json, sys, types, warnings
 import matplotlib
 matplotlib.use("Agg")
 warnings.simplefilter("ignore")
-folder, root = sys.argv[1], sys.argv[2]
+folder, root, modules = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 sys.path[:0] = [folder, root]
-import dezero, dezero.functions, dezero.utils
 from grader import wire
 from grader.assignment import load_assignment
 from grader.checks import CheckFailure
@@ -140,7 +140,7 @@ from grader.replies import check_value
 assignment = load_assignment("stage3_higher_order", repo_root=__import__("pathlib").Path(root))
 probes = load_module(assignment.probes, "book_probes").PROBES
 book = types.SimpleNamespace()
-for module in (dezero.utils, dezero.functions, dezero):  # earlier modules of [load] modules win a clash
+for module in reversed([importlib.import_module(name) for name in modules]):  # earlier modules win a clash
     for name, value in vars(module).items():
         if not name.startswith("_"):
             setattr(book, name, value)
@@ -174,17 +174,49 @@ print(json.dumps(outcome))
 @requires_book
 def test_the_books_package_answers_every_test_like_the_reference(tmp_path, stage3):
     """The book's complete dezero/ (it imports matplotlib and PIL at load), its three modules seen as one
-    namespace, earlier modules winning: every public and hidden test passes. The sandboxed grading of
-    the zipped package is the loading branch's test; this one proves the probes and the tests."""
+    namespace ([load] modules, earlier modules winning): every public and hidden test passes. The zipped
+    package graded in the sandbox is the test below, on once the loading branch is in; this one proves the
+    probes and the tests today."""
     for name, data in book_package_files(prefix="").items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(data)
-    done = subprocess.run([sys.executable, "-c", _BOOK_RUN, str(tmp_path), str(ROOT)], capture_output=True,
+    modules = json.dumps(tomllib.loads((FOLDER / "assignment.toml").read_text(encoding="utf-8"))["load"]["modules"])
+    done = subprocess.run([sys.executable, "-c", _BOOK_RUN, str(tmp_path), str(ROOT), modules], capture_output=True,
                           text=True, timeout=300, cwd=tmp_path, env=dict(os.environ, HOME=str(tmp_path)))
     assert done.returncode == 0, done.stderr[-3000:]
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(outcome) == {key for key in stage3.points}
     assert {name: text for name, text in outcome.items() if text != "passed"} == {}
+
+
+def _package_graded(assignment) -> bool:
+    """[load] package = "dezero" is on (a string before the loading branch, a package shape after it)."""
+    return getattr(assignment.load_package, "name", assignment.load_package) == "dezero"
+
+
+requires_package_loading = pytest.mark.skipif(
+    not _package_graded(load_assignment(STAGE3, repo_root=ROOT)),
+    reason='stage 3 grades the zipped dezero package once [load] package = "dezero" is on (STAGE3-LOADING)')
+
+
+@requires_book
+@requires_package_loading
+@pytest.mark.e2e
+def test_the_books_package_and_its_step_files_get_full_marks(tmp_path, stage3):
+    """Requirement 1 in the sandbox: the zipped dezero/ and the repository (dezero/ beside steps 33 and 36)
+    get full marks; a step file alone, which imports dezero without holding it, is told so in one line."""
+    package = book_zip(tmp_path / "book.zip")
+    repository = book_zip(tmp_path / "repository.zip", steps=(33, 36))
+    alone = []
+    for number in (33, 36):
+        alone.append(tmp_path / f"step{number}.py")
+        alone[-1].write_bytes(book_file(f"steps/step{number}.py"))
+    results = grade_files(stage3, [package, repository, *alone])
+    for result in results[:2]:
+        assert result["score"] == result["max_score"], [t["output"] for t in result["tests"] if t["output"]]
+    for result in results[2:]:
+        said = [line for line in result["output"].splitlines() if "imports dezero" in line]
+        assert result["score"] == 0 and len(said) == 1 and "submit the dezero folder" in said[0], result["output"]
 
 
 # ---- memory: a runaway graph ends in a MemoryError, not a timeout -----------------------------------
