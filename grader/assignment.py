@@ -1,6 +1,7 @@
 """Assignment configuration: where the tests, probes and reference are, points and limits."""
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -28,6 +29,7 @@ class SelftestSettings:
     min_mutants: int = 30             # fewer means the generator or the regions broke
     mutant_test_seconds: float = 2.0  # tighter deadlines for mutants: some loop forever
     mutant_submission_seconds: float = 5.0
+    hint_threshold: float = 0.8       # share of the known bugs' wrong-answer fingerprints a hint must name
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,24 @@ class Assignment:
     def fingerprint(self) -> str:
         """Hash of everything that decides a score; computed once per loaded assignment."""
         return self._fingerprint
+
+    @functools.cached_property
+    def api_names(self) -> frozenset[str]:
+        """Qualified names of the classes, functions and methods the reference defines ("Variable",
+        "Variable.__init__", "square"): the names hidden tests' feedback may show."""
+        if self.reference is None:
+            return frozenset()
+        names: set[str] = set()
+
+        def visit(node: ast.AST, prefix: str) -> None:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                    names.add(prefix + child.name)
+                    if isinstance(child, ast.ClassDef):
+                        visit(child, f"{prefix}{child.name}.")
+
+        visit(ast.parse(self.reference.read_text(encoding="utf-8")), "")
+        return frozenset(names)
 
     def _hash_inputs(self) -> str:
         """Hash of everything that decides a score: config, tests, probes and reference."""
@@ -261,8 +281,8 @@ def _selftest(raw: dict) -> SelftestSettings:
     if unknown:
         raise ValueError(f"[selftest] has unknown setting(s) {', '.join(unknown)}")
     settings = SelftestSettings(**{k: type(getattr(SelftestSettings, k))(v) for k, v in raw.items()})
-    if not 0 <= settings.mutation_threshold <= 1 or settings.min_mutants < 0:
-        raise ValueError("[selftest] mutation_threshold must be 0-1 and min_mutants >= 0")
+    if not 0 <= settings.mutation_threshold <= 1 or not 0 <= settings.hint_threshold <= 1 or settings.min_mutants < 0:
+        raise ValueError("[selftest] mutation_threshold and hint_threshold must be 0-1 and min_mutants >= 0")
     if settings.mutant_test_seconds <= 0 or settings.mutant_submission_seconds <= 0:
         raise ValueError("[selftest] mutant_test_seconds and mutant_submission_seconds must be positive")
     return settings

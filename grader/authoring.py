@@ -1,7 +1,7 @@
 """Writing a new assignment: ``grader new ID`` scaffolds it, ``missing_parts`` says what is left, in order.
 
 The scaffold is everything an assignment needs except its content: a config, empty probes,
-empty public and hidden test folders, title catalogues in both languages, notebook notes,
+empty public and hidden test folders, titles in both languages, an empty hints.toml, notebook notes,
 and a reference stub with one ``# BEGIN/END SOLUTION`` region. docs/authoring.md walks an
 author from there to a Gradescope zip.
 """
@@ -101,9 +101,18 @@ def example(x):
     # END SOLUTION
 '''
 
-MESSAGES = {"en": "# Test titles shown to students (English). Keys: test function names; ko.toml has the same keys.\n"
-                  "[tests]\n",
-            "ko": "# 학생에게 보이는 테스트 제목(한국어). 키는 en.toml과 같습니다.\n[tests]\n"}
+MESSAGES = {"en": "# The assignment's title and its test titles shown to students (English). Keys: test function names;\n"
+                  "# ko.toml has the same keys.\ntitle = \"{title}\"\n\n[tests]\n",
+            "ko": "# 학생에게 보이는 과제 제목과 테스트 제목(한국어). 키는 en.toml과 같습니다.\n"
+                  "title = \"{title}\"  # 한국어 제목으로 바꾸세요\n\n[tests]\n"}
+HINTS = '''# Hints for students whose answers are those of a mutant of the reference (docs/selftest.md).
+# `grader selftest -a {id} --unnamed` lists the mutants no hint names yet, by id; name one per line of
+# that list, saying what the code seems to do as a student would recognise it, and the fix:
+#
+# [mutants."Mul.backward: return gy * x1, gy * x0 -> return gy * x0, gy * x1"]
+# en = "Mul.backward seems to return the gradients the wrong way round: x0's is gy * x1"
+# ko = "Mul.backward가 기울기를 반대로 반환하는 것 같습니다: x0의 기울기는 gy * x1입니다"
+'''
 
 NOTEBOOK = '''# Markdown cells of the generated template notebook: an intro, then one per top-level name.
 intro = """
@@ -129,7 +138,8 @@ def scaffold(repo_root: Path, assignment_id: str, title: str | None = None) -> l
     files = {folder / CONFIG_NAME: CONFIG.format(**values), folder / "probes.py": PROBES.format(**values),
              folder / "notebook.toml": NOTEBOOK.format(**values), reference: REFERENCE.format(**values),
              folder / "tests" / "public" / ".keep": "", folder / "tests" / "hidden" / ".keep": ""}
-    files.update({folder / "messages" / f"{lang}.toml": text for lang, text in MESSAGES.items()})
+    files.update({folder / "messages" / f"{lang}.toml": text.format(**values) for lang, text in MESSAGES.items()})
+    files[folder / "hints.toml"] = HINTS.format(**values)
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -178,7 +188,11 @@ def missing_parts(assignment: Assignment) -> list[str]:
         problems.append(f"{where / CONFIG_NAME}: [points] has no entry for {', '.join(unpointed)}")
     for lang in ("en", "ko"):
         path = where / "messages" / f"{lang}.toml"
-        titles = tomllib.loads(path.read_text(encoding="utf-8")).get("tests", {}) if path.is_file() else {}
+        raw = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if not isinstance(raw.get("title"), str) or not raw["title"].strip():
+            problems.append(f"{path}: no title; add title = \"...\" (the assignment's title in this language) "
+                            "at the top")
+        titles = raw.get("tests", {})
         untitled = [n for n in every if n not in titles]
         if untitled:
             problems.append(f"{path}: [tests] has no title for {', '.join(untitled)}")

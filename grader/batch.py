@@ -21,7 +21,7 @@ from pathlib import Path
 
 import grader
 from grader.assignment import Assignment
-from grader.grading import Loaded, contained, grade_loaded, open_session
+from grader.grading import Loaded, answer_book, contained, grade_loaded, open_session
 from grader.lms.discover import discover_all
 from grader.lms.layouts import Entry, read_tree
 from grader.results import write_json_atomic
@@ -97,8 +97,9 @@ def run_batch(plan: BatchPlan, assignment: Assignment, outdir: Path, *, jobs: in
     """
     processes, ahead = processes_for(jobs, len(plan.todo))
     chunks = _chunks(plan.todo, processes)
+    book = answer_book(assignment) if chunks else None  # once, here: every grading process gets this one
     if processes <= 1 or len(chunks) <= 1:
-        session = open_session(assignment, hide, insecure=insecure, lang=lang, compute_ahead=ahead)
+        session = open_session(assignment, hide, insecure=insecure, lang=lang, compute_ahead=ahead, book=book)
         try:
             for chunk in chunks:
                 _store(chunk, grade_loaded(assignment, [(e.student, s) for e, s, _ in chunk], session,
@@ -111,7 +112,7 @@ def run_batch(plan: BatchPlan, assignment: Assignment, outdir: Path, *, jobs: in
     for slot in range(processes):
         slots.put(slot)
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_init_worker,
-                             initargs=(assignment, hide, insecure, slots, lang, os.getpid())) as pool:
+                             initargs=(assignment, hide, insecure, slots, lang, os.getpid(), book)) as pool:
         futures = {pool.submit(_grade_chunk, [(e.student, s) for e, s, _ in chunk]): chunk for chunk in chunks}
         for future in as_completed(futures):
             _store(futures[future], future.result(), plan.layout, outdir, on_done)
@@ -141,13 +142,13 @@ _SETTINGS: tuple = ()
 
 
 def _init_worker(assignment: Assignment, hide: list[str], insecure: bool, slots, lang: str | None,
-                 parent: int) -> None:
+                 parent: int, book) -> None:
     global _SESSION, _SETTINGS
     # A pool process outlives a SIGKILLed batch (it waits on a queue whose pipe it holds itself),
     # and so would its zygote and workers: die with the batch process, before starting a sandbox.
     die_with_parent(parent)
     _SETTINGS = (assignment, insecure)
-    _SESSION = open_session(assignment, hide, insecure=insecure, slot=slots.get(), lang=lang)
+    _SESSION = open_session(assignment, hide, insecure=insecure, slot=slots.get(), lang=lang, book=book)
     import atexit
 
     atexit.register(_SESSION.close)

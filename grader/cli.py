@@ -143,6 +143,8 @@ def _parser() -> argparse.ArgumentParser:
                                                     "mutation score above the threshold, each part's tests "
                                                     "isolated")
     _assignment_option(selftest)
+    selftest.add_argument("--unnamed", action="store_true",
+                          help="list the wrong-answer fingerprints no hint names, by mutant id (to write hints.toml)")
     selftest.set_defaults(handler=_selftest)
 
     template = commands.add_parser("template", help="build or check student_template/ from the reference")
@@ -549,7 +551,7 @@ def _selftest(args: argparse.Namespace) -> int:
         missing = missing_parts(assignment)
         for problem in missing:
             print(f"selftest: {assignment.id}: missing: {problem}")
-        outcomes.append(not missing and run_selftest(assignment))
+        outcomes.append(not missing and run_selftest(assignment, args.unnamed))
     return 0 if all(outcomes) else 1
 
 

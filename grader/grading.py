@@ -9,6 +9,8 @@ from pathlib import Path
 
 from grader.assignment import Assignment, find_repo_root, list_assignments, load_assignment
 from grader.errors import GraderError, SubmissionError
+from grader.hints.book import AnswerBook, shipped_book
+from grader.hints.record import kit_book
 from grader.i18n import choose_language
 from grader.results import build_result, now, validate
 from grader.review import review_reasons
@@ -127,9 +129,17 @@ def _source_names(submission: Submission) -> list[str] | None:
 
 
 def open_session(assignment: Assignment, hide: list[str], *, insecure: bool = False, slot: int = 0,
-                 public_only: bool = False, lang: str | None = None, compute_ahead: bool = True) -> Session:
+                 public_only: bool = False, lang: str | None = None, compute_ahead: bool = True,
+                 book: AnswerBook | None = None) -> Session:
+    """A grading session; ``book``: the known bugs' answers for hints (default: ``answer_book``)."""
     return Session(assignment, hide=hide, secure=not insecure, slot=slot, public_only=public_only,
-                   lang=choose_language(lang, assignment.language), compute_ahead=compute_ahead)
+                   lang=choose_language(lang, assignment.language), compute_ahead=compute_ahead,
+                   book=answer_book(assignment) if book is None else book)
+
+
+def answer_book(assignment: Assignment) -> AnswerBook:
+    """The known bugs' answers: the one a handout ships, or the kit's (cached, or recorded once)."""
+    return shipped_book(assignment.root) if assignment.reference is None else kit_book(assignment)
 
 
 def grade_files(assignment: Assignment, paths: list[Path], *, insecure: bool = False,

@@ -17,7 +17,7 @@ from grader.binding import load_probes
 from grader.errors import SubmissionError
 from grader.i18n import Message
 from grader.portable import new_worker
-from grader.replies import Uncheckable, check_value, error_cell, error_fields
+from grader.replies import Uncheckable, check_value, error_cell, error_evidence, error_fields
 from grader.sandbox import Worker, WorkerFailure, Zygote  # noqa: F401 - Worker: the type of _worker
 from grader.submission import Submission
 
@@ -26,10 +26,13 @@ class StudentError(Exception):
     """A probe raised inside the student's code; ``kind`` is the exception's type name."""
 
     def __init__(self, kind: str, message: str, where: str | None, line: int | None, probe: str = "",
-                 cell: object = None) -> None:
+                 cell: object = None, caller: str | None = None, received: str | None = None) -> None:
         super().__init__(f"{where or 'your code'} raised {kind}")
         self.kind, self.message, self.where, self.line, self.probe = kind, message, where, line, probe
         self.cell = cell  # the notebook cell as Jupyter numbers it, or None
+        # Evidence for a hint (grader.plugin.likely_bug), never shown: the student function that called
+        # ``where``, and the kind of value ``where`` was given ("None", "numpy scalar", ...).
+        self.caller, self.received = caller, received
 
 
 class LoadFailure(Exception):
@@ -184,7 +187,8 @@ class StudentHandle:
         self.output_total = 0
         self._loaded = False
         self.load_errors: list[dict] = []
-        self.answers: list[tuple[str, dict, Any]] = []  # this test's (probe, args, answer): see grader/hints.py
+        self.answers: list[tuple[str, Any]] = []  # this test's (probe key, answer), in order: see grader/hints
+        self.tests: dict[str, tuple[str, list]] = {}  # case id -> (how it ended, its answers): see GradingPlugin
         self.untagged_replies = 0  # replies not sent by the worker's dispatcher (see Worker.untagged)
         self.signs: list[dict] = []  # what the workers' run-time watch saw (see grader.sandbox.watch)
 
@@ -213,12 +217,13 @@ class StudentHandle:
         if reply.get("ok"):
             value = reply.get("value")
             check_value(value)  # a malformed answer is the student's (Uncheckable), never the grader's
-            # Copies: the test may change what it was given; the known-bug match needs what the code answered.
-            self.answers.append((name, wire.copy_value(args), wire.copy_value(value)))
+            # A copy: the test may change what it was given; the known-bug match needs what the code answered.
+            self.answers.append((key, wire.copy_value(value)))
             return value
         cell = error_cell(reply.get("error"))
+        caller, received = error_evidence(reply.get("error"))
         raise StudentError(*error_fields(reply.get("error")), name,
-                           self.submission.cell_number(cell) if cell is not None else None)
+                           self.submission.cell_number(cell) if cell is not None else None, caller, received)
 
     def _probe_deadline(self, key: str, name: str, args: dict) -> float:
         reference = self._reference.seconds(key, name, args) if self._reference is not None else None

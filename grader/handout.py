@@ -19,7 +19,8 @@ from grader.assignment import CONFIG_NAME, Assignment
 from grader.compat import tomllib
 from grader.errors import GraderError
 from grader.grading import grade_files, open_session
-from grader.hints import RECORDED_NAME
+from grader.hints.book import RECORDED_NAME
+from grader.i18n import assignment_title
 from grader.template import template_files
 
 _SOLUTION = re.compile(r"^\s*# BEGIN SOLUTION\s*$(.*?)^\s*# END SOLUTION\s*$", re.S | re.M)
@@ -65,6 +66,8 @@ Then:
 
 ## 한국어
 
+{title_ko}
+
 Python 3.9 이상이 필요합니다(Windows와 macOS는 python.org에서 설치하고, Windows 설치 화면에서
 "Add python.exe to PATH"를 체크하세요). 먼저 과제 zip 파일의 압축을 풉니다. 아래 명령은 압축을 푼
 `{name}_handout` 폴더가 들어 있는 폴더에서 시작합니다. 가상 환경(`.venv`)을 쓰면 검사 도구가 다른
@@ -109,7 +112,10 @@ def handout_files(assignment: Assignment, language: str | None = None) -> dict[s
     files: dict[str, bytes] = {}
     for path, text in template_files(assignment).items():
         files[path.name] = text.encode()
-    files["README.md"] = STUDENT_README.format(title=assignment.title, name=assignment.template_name).encode()
+    root = str(assignment.root)
+    files["README.md"] = STUDENT_README.format(title=assignment_title(root, "en", assignment.title),
+                                               title_ko=assignment_title(root, "ko", assignment.title),
+                                               name=assignment.template_name).encode()
     base = f"assignments/{assignment.root.name}"
     public_names = set()
     for test in sorted(assignment.public_tests.glob("*.py")):
@@ -120,12 +126,14 @@ def handout_files(assignment: Assignment, language: str | None = None) -> dict[s
     files[f"{base}/{CONFIG_NAME}"] = _public_config(assignment, public_names, language).encode()
     expected, known_bugs = _public_answers(assignment)
     files[f"{base}/public_expected.json"] = json.dumps(expected, indent=1, sort_keys=True).encode()
-    # The buggy variants' answers to the same public probe calls, and their hints: never their source.
+    # The known bugs' wrong answers to the public tests, and their hints: never their code or names.
     files[f"{base}/{RECORDED_NAME}"] = json.dumps(known_bugs, indent=1, sort_keys=True, ensure_ascii=False).encode()
     for lang_file in sorted((assignment.root / "messages").glob("*.toml")):
-        titles = tomllib.loads(lang_file.read_text(encoding="utf-8")).get("tests", {})
+        raw = tomllib.loads(lang_file.read_text(encoding="utf-8"))
+        title = f"title = {json.dumps(raw['title'], ensure_ascii=False)}\n" if "title" in raw else ""
+        titles = raw.get("tests", {})
         kept = "\n".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in titles.items() if k in public_names)
-        files[f"{base}/messages/{lang_file.name}"] = f"[tests]\n{kept}\n".encode()
+        files[f"{base}/messages/{lang_file.name}"] = f"{title}[tests]\n{kept}\n".encode()
     files.update(check_kit_files())
     return files
 
@@ -148,11 +156,12 @@ def _public_config(assignment: Assignment, public_names: set[str], language: str
 
 
 def _public_answers(assignment: Assignment) -> tuple[dict[str, str], dict]:
-    """The reference's answers to the public tests' probe calls, and each known bug's (``grader.hints``)."""
+    """The reference's answers to the public tests' probe calls, and the public part of the answer
+    book, hints written in (``grader.hints``)."""
     session = open_session(assignment, hide=[], public_only=True)
     try:
         grade_files(assignment, [assignment.reference], public_only=True, session=session)
-        return session.reference.recorded, session.known_bugs.record(session.plan.calls)
+        return session.reference.recorded, session.book.to_data(public_only=True, shipped=True)
     finally:
         session.close()
 
@@ -161,9 +170,10 @@ def _public_answers(assignment: Assignment) -> tuple[dict[str, str], dict]:
 # only, so students install no instructor command and no LMS client. They must run on Python 3.9
 # (``tests/test_handout.py`` parses them as 3.9; .ci/handout-pythons installs them under it).
 CHECK_MODULES = ("__init__", "archives", "assignment", "binding", "checks", "cli", "compat", "errors", "grading",
-                 "handles", "hints", "i18n", "notebook", "plugin", "portable", "replies", "results", "review",
-                 "runner", "selfcheck", "submission", "summary", "variants", "wire", "sandbox/__init__",
-                 "sandbox/child", "sandbox/client", "sandbox/layers", "sandbox/watch", "sandbox/zygote")
+                 "handles", "hints/__init__", "hints/book", "hints/catalogue", "hints/record", "i18n", "mutants",
+                 "notebook", "plugin", "portable", "replies", "results", "review", "runner", "selfcheck", "submission",
+                 "summary", "variants", "wire", "sandbox/__init__", "sandbox/child", "sandbox/client",
+                 "sandbox/layers", "sandbox/watch", "sandbox/zygote")
 CHECK_DATA = ("results_schema.json", "messages/en.toml", "messages/ko.toml")
 HANDOUT_MARKER = "_handout.py"  # its presence makes ``grader --help`` list the students' commands only
 
@@ -180,7 +190,7 @@ def check_kit_files() -> dict[str, bytes]:
         "dezero-autograder-check", "grader check: run an assignment's public tests on your own code", "3.9",
         ["numpy", "pytest>=7.4", "pytest-json-report>=1.5", "nbformat>=5.9", "fastjsonschema>=2.16", "rich>=13.0",
          "tomli>=1.1; python_version < '3.11'", "pyseccomp>=0.1.2; sys_platform == 'linux'"],
-        ["grader", "grader.sandbox"])
+        ["grader", "grader.hints", "grader.sandbox"])
     files["grader-kit/README.md"] = b"The dezero-autograder checker (students' edition). Install with: python -m pip install .\n"
     return files
 

@@ -43,6 +43,12 @@ def assignment_catalogue(folder: str, lang: str) -> dict[str, str]:
     return _flatten(tomllib.loads(path.read_text(encoding="utf-8"))) if path.exists() else {}
 
 
+def assignment_title(folder: str, lang: str, default: str) -> str:
+    """The assignment's title in ``lang`` (``title`` in its messages), else in English, else ``default``."""
+    return assignment_catalogue(folder, lang).get("title") or assignment_catalogue(folder, DEFAULT).get("title") \
+        or default
+
+
 def _flatten(tree: dict, prefix: str = "") -> dict[str, str]:
     flat = {}
     for key, value in tree.items():

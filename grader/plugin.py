@@ -16,7 +16,7 @@ import pytest
 
 from grader.assignment import Assignment
 from grader.checks import CheckFailure
-from grader.hints import KnownBug, KnownBugs, hint_text
+from grader.hints.book import ERROR, PASSED, WRONG
 from grader.handles import LoadFailure, ProbePlan, ReferenceHandle, StudentError, StudentHandle
 from grader.i18n import Message, assignment_catalogue
 from grader.replies import Uncheckable, shown_exception, shown_where
@@ -46,10 +46,12 @@ def reference(request: pytest.FixtureRequest) -> ReferenceHandle:
 class GradingPlugin:
     def __init__(self, assignment: Assignment, submissions: list, zygote: Zygote, slot: int,
                  reference: ReferenceHandle, lang: str = "en", plan: ProbePlan | None = None,
-                 known_bugs: KnownBugs | None = None) -> None:
+                 keep_answers: bool = False) -> None:
         self.assignment = assignment
-        self.known_bugs = known_bugs or KnownBugs([])
         self.lang = lang
+        # Every test's answers (recording known bugs), or only those of tests failed on a wrong
+        # answer: the ones grader.hints matches against the known bugs' after the session.
+        self.keep_answers = keep_answers
         plan = plan or ProbePlan()
         self.handles = [StudentHandle(s, zygote, slot, assignment, plan, reference) for s in submissions]
         for current, following in zip(self.handles, self.handles[1:]):
@@ -140,6 +142,8 @@ class GradingPlugin:
         excinfo = call.excinfo
         if not _is_graded(item) or (excinfo is not None and isinstance(excinfo.value, _SKIP)):
             return None
+        if call.when == "call":
+            self._keep_answers(item, excinfo.value if excinfo is not None else None)
         longrepr = None
         if excinfo is not None:
             longrepr = f"{excinfo.typename}: {self.feedback_text(item, excinfo.value)}"
@@ -155,6 +159,16 @@ class GradingPlugin:
             meta["feedback"] = self.feedback_text(item, call.excinfo.value)
         return meta
 
+    def _keep_answers(self, item: pytest.Item, error: BaseException | None) -> None:
+        """How the test ended (passed, a wrong answer, or anything else) and what the student's code
+        answered, for the known-bug hints that the session adds once every test has run."""
+        handle = getattr(item, "funcargs", {}).get("student")
+        if not isinstance(handle, StudentHandle):
+            return
+        ended = PASSED if error is None else WRONG if isinstance(error, CheckFailure) else ERROR
+        if ended == WRONG or self.keep_answers:
+            handle.tests[case_id(item)] = (ended, handle.answers)
+
     def feedback_text(self, item: pytest.Item, error: BaseException) -> str:
         """The rendered feedback for the error that failed ``item``; worked out once, since an error
         the grader does not expect is recorded as an internal error each time it is looked at."""
@@ -162,26 +176,12 @@ class GradingPlugin:
         if text is None:
             error = self.whose(item, error)
             message = self.feedback(error, self.is_hidden(item), item.nodeid)
-            bug = self.known_bug(item, error)
-            if bug is not None:
-                message = Message("student.raised_with_message", {"text": message, "message": Message(
-                    "hint.known_bug", {"hint": hint_text(bug, self.lang)})})
             relied_on = declared_parts(item)["uses"]
             if relied_on:  # names from the trusted test file, never an input
                 message = Message("parts.also_relies_on", {"text": message, "parts": ", ".join(relied_on)})
             text = message.render(self.lang)
             item.stash[_FEEDBACK] = text
         return text
-
-    def known_bug(self, item: pytest.Item, error: BaseException) -> KnownBug | None:
-        """The buggy variant whose answers to this test's probes were the student's (wrong answers only)."""
-        handle = getattr(item, "funcargs", {}).get("student")
-        if not isinstance(error, CheckFailure) or not isinstance(handle, StudentHandle):
-            return None
-        try:
-            return self.known_bugs.match(handle.answers)
-        except Exception:  # noqa: BLE001 - a hint is a bonus: it must never cost a student their feedback
-            return None
 
     def describe(self, item: pytest.Item) -> dict:
         """What the report says of a graded item besides its outcome; worked out once per item."""
@@ -211,7 +211,7 @@ class GradingPlugin:
                 return error.prop
             return Message("student.raised_with_message", {"text": error.prop, "message": error.detail})
         if isinstance(error, StudentError):
-            return student_error_message(error, hidden)
+            return student_error_message(error, hidden, self.assignment.api_names)
         if isinstance(error, (WorkerFailure, LoadFailure)):
             return error.message
         if isinstance(error, Uncheckable):
@@ -220,14 +220,18 @@ class GradingPlugin:
         return Message("summary.grader_error")
 
 
-def student_error_message(error: StudentError, hidden: bool) -> Message:
-    """"Square.backward (line 12) raised TypeError", its text for public tests, and a hint."""
+def student_error_message(error: StudentError, hidden: bool, api: frozenset[str] = frozenset()) -> Message:
+    """"Square.backward (line 12) raised TypeError", its text for public tests, and a hint.
+
+    ``api``: the qualified names the reference defines, the only ones a hidden test's feedback shows.
+    """
     if error.line and error.cell is not None:
         line = Message("student.at_cell_line", {"cell": error.cell, "line": error.line})
     else:
         line = Message("student.at_line", {"line": error.line}) if error.line else ""
     # Names the student chose could encode a hidden input: see grader.replies.
-    text = Message("student.raised", {"where": shown_where(error.where, hidden) or Message("student.your_code"),
+    where = shown_where(error.where, hidden, api)
+    text = Message("student.raised", {"where": where or Message("student.your_code"),
                                       "line": line, "kind": shown_exception(error.kind)})
     # A student's exception text may echo hidden inputs; only public tests show it.
     # NotImplementedError carries the template's TODO text; its hint says the same in the chosen language.
@@ -241,41 +245,60 @@ def student_error_message(error: StudentError, hidden: bool) -> Message:
 
 # Probes that set a function's input and output themselves: a missing attribute there is not __call__'s fault.
 _PROBES_WITHOUT_CALL = {"backward_alone"}
-_MISSING_ATTRIBUTE = re.compile(r"has no attribute '(\w+)'")
+# "'Square' object has no attribute 'input'": the object's type name, and the attribute.
+_MISSING_ATTRIBUTE = re.compile(r"^'([\w.]+)' object has no attribute '(\w+)'")
 # A plain number reached the graph (or, for ``generation``, which only stage 2's __call__ reads, an
 # ndarray did): the operand was never wrapped with as_variable.
 _PLAIN_OPERAND = re.compile(r"^'(?:(?:float|int)' object has no attribute '(?:data|grad|creator|generation)'"
                             r"|numpy\.\w+' object has no attribute 'generation')")
-_ATTRIBUTE_HINTS = {"input": "hint.call_links", "output": "hint.call_links", "creator": "hint.creator",
-                    "grad": "hint.grad_attribute"}
+# attribute -> (the hint, the type of object whose missing attribute it explains; None: any but a Variable)
+_ATTRIBUTE_HINTS = {"input": ("hint.call_links", None), "output": ("hint.call_links", None),
+                    "creator": ("hint.creator", "Variable"), "grad": ("hint.grad_attribute", "Variable")}
+_VARIABLE_INIT, _CALL, _BACKWARD = "Variable.__init__", "Function.__call__", "Variable.backward"
 
 
 def likely_bug(error: StudentError) -> str | None:
     """The hint key for the bug the evidence points to, or None when it points nowhere in particular.
 
     The exception type alone is not evidence: an AttributeError for ``output`` inside a backward
-    that a probe set up by hand is not a broken ``__call__``. Only a fixed set of names is matched,
-    so nothing the student chose is echoed.
+    that a probe set up by hand is not a broken ``__call__``, and a TypeError from Variable is not
+    a missing ``as_array`` unless what Variable was given is a numpy scalar that ``__call__``
+    passed. A hint names the part the evidence points to, and is silent rather than wrong. Only a
+    fixed set of names is matched, so nothing the student chose is echoed.
     """
     if error.kind == "NotImplementedError":
         return "hint.NotImplementedError"
-    if error.kind == "RecursionError" and error.where == "backward":
+    if error.kind == "RecursionError" and _BACKWARD in (error.where, error.caller):
         return "hint.RecursionError"
-    if error.kind == "TypeError" and error.where == "__init__":
-        return "hint.TypeError"  # Variable.__init__ refused what __call__ handed it: a numpy scalar
-    match = _MISSING_ATTRIBUTE.search(error.message) if error.kind == "AttributeError" else None
-    if match is None:
+    if error.kind == "TypeError" and error.where == _VARIABLE_INIT:
+        return _rejected_value_hint(error)
+    if error.kind != "AttributeError":
         return None
     if error.message.startswith("module "):
-        return "hint.not_defined"
-    if error.message.startswith("'NoneType' object") and match.group(1) in ("input", "output", "backward"):
-        return "hint.creator"  # a function was expected where a creator was None: set_creator was not called
+        return "hint.not_defined" if "has no attribute" in error.message else None
+    match = _MISSING_ATTRIBUTE.match(error.message)
+    if match is None:
+        return None
+    owner, attribute = match.groups()
+    if owner == "NoneType" and attribute in ("input", "output", "backward"):
+        return "hint.none_creator"  # backward took None for a function: a leaf's creator, or one never set
     if _PLAIN_OPERAND.match(error.message):
         return "hint.as_variable"
-    hint = _ATTRIBUTE_HINTS.get(match.group(1))
+    hint, explained = _ATTRIBUTE_HINTS.get(attribute, (None, None))
+    if hint is None or (explained is not None and owner != explained) or (explained is None and owner == "Variable"):
+        return None
     if hint == "hint.call_links" and error.probe in _PROBES_WITHOUT_CALL:
         return None
     return hint
+
+
+def _rejected_value_hint(error: StudentError) -> str | None:
+    """Variable.__init__ raised TypeError: which part gave it what, if the evidence says."""
+    if error.received == "numpy scalar" and error.caller == _CALL:
+        return "hint.TypeError"       # forward's 0-d result became a numpy scalar and was not wrapped
+    if error.received == "None":
+        return "hint.call_gave_none" if error.caller == _CALL else "hint.rejects_none"
+    return None
 
 
 class _NoReferenceAnswer(Exception):

@@ -25,6 +25,8 @@ MAX_STRING = 1000          # longest string a probe value may hold (type names, 
 MAX_ARRAY_ELEMENTS = 1 << 20
 _MAX_NAME = 64
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_QUALIFIED = re.compile(r"(?=.{1,128}$)[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")  # "Variable.__init__"
+EVIDENCE_KINDS = frozenset({"None", "ndarray", "numpy scalar", "number", "other"})  # see child._first_argument_kind
 # str(dtype) of every dtype a worker may send (wire admits kinds b, i, u, f, c only).
 DTYPE_NAMES = frozenset(str(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDG")
 
@@ -36,9 +38,6 @@ SHOWN_TYPES = frozenset({
     "range", "slice", "generator", "object", "ndarray", "matrix", "generic",
     "Variable", "Function", "Square", "Exp",
 } | {type(np.dtype(code).type(0)).__name__ for code in "?bBhHiIlLqQefdgFDG"})
-# Functions and methods the stage 1 template defines: the only ``where`` shown for hidden tests.
-_API_NAMES = frozenset({"as_array", "backward", "forward", "__call__", "__init__", "set_creator", "square", "exp",
-                        "numerical_diff"})
 # Builtin exception names, plus the worker's own (BadResult, UnknownProbe) and numpy's.
 SHOWN_EXCEPTIONS = frozenset(
     {name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)}
@@ -67,12 +66,16 @@ def shown_exception(kind: Any) -> str | Message:
     return kind if isinstance(kind, str) and kind in SHOWN_EXCEPTIONS else Message("student.other_exception")
 
 
-def shown_where(where: str | None, hidden: bool) -> str | None:
-    """The function an exception came from: any short identifier for public tests, but for
-    hidden tests only a name of the DeZero API (a student can name a function after a value)."""
-    if where is None or not _IDENTIFIER.fullmatch(where):
+def shown_where(where: str | None, hidden: bool, api: frozenset[str] = frozenset()) -> str | None:
+    """The function an exception came from ("Variable.__init__"): any short qualified name for public
+    tests, but for hidden tests only the longest part of it that names the assignment's own API
+    (``api``: what the reference defines), since a student can name a function after a value."""
+    if where is None or not _QUALIFIED.fullmatch(where):
         return None
-    return where if not hidden or where in _API_NAMES else None
+    if not hidden:
+        return where
+    parts = where.split(".")
+    return next((".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in api), None)
 
 
 def is_description(value: Any) -> bool:
@@ -124,17 +127,27 @@ def _description_problem(value: dict) -> str | None:
 
 
 def error_fields(error: Any) -> tuple[str, str, str | None, int | None]:
-    """A failed probe's (kind, message, where, line), bounded; ``where`` only if an identifier."""
+    """A failed probe's (kind, message, where, line), bounded; ``where`` only if a qualified name."""
     error = error if isinstance(error, dict) else {}
     kind = error.get("type")
     kind = kind if isinstance(kind, str) and _IDENTIFIER.fullmatch(kind) else "?"
     message = error.get("message")
     message = message[:300] if isinstance(message, str) else ""
-    where = error.get("where")
-    where = where if isinstance(where, str) and _IDENTIFIER.fullmatch(where) else None
     line = error.get("line")
     line = line if type(line) is int and 0 < line < 1_000_000 else None
-    return kind, message, where, line
+    return kind, message, _qualified(error.get("where")), line
+
+
+def error_evidence(error: Any) -> tuple[str | None, str | None]:
+    """A failed probe's (caller, received): the student function that called the one that raised,
+    and the kind of value that one was given; None where the worker sent nothing valid."""
+    error = error if isinstance(error, dict) else {}
+    received = error.get("received")
+    return _qualified(error.get("caller")), received if isinstance(received, str) and received in EVIDENCE_KINDS else None
+
+
+def _qualified(name: Any) -> str | None:
+    return name if isinstance(name, str) and _QUALIFIED.fullmatch(name) else None
 
 
 def error_cell(error: Any) -> int | None:

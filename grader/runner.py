@@ -19,7 +19,7 @@ from pytest_jsonreport.plugin import JSONReport
 from grader.assignment import Assignment
 from grader.errors import GraderError, SubmissionError
 from grader.handles import ProbePlan, ReferenceHandle
-from grader.hints import KnownBugs
+from grader.hints.book import AnswerBook, hint_text
 from grader.i18n import Message
 from grader import plugin as fixtures
 from grader.plugin import GradingPlugin
@@ -54,6 +54,8 @@ class SubmissionRun:
     seconds: float = 0.0
     untagged_replies: int = 0
     signs: list[dict] = field(default_factory=list)
+    # Recording known bugs only (Session.record): case id -> (how it ended, the answers, in order).
+    tests: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -67,6 +69,8 @@ class Session:
     public_only: bool = False
     lang: str = "en"
     compute_ahead: bool = True  # the worker computes while pytest checks: about two cores busy
+    book: AnswerBook | None = None  # the known bugs' answers, for hints (grader.hints); None: no hints
+    record: bool = False            # keep every test's answers in SubmissionRun.tests (known bugs only)
 
     def __post_init__(self) -> None:
         # Order matters: the zygote must exist before the reference or any test is imported.
@@ -78,7 +82,9 @@ class Session:
             raise GraderError(f"sandbox layers {', '.join(missing)} are not available on this machine; "
                               "grade as root on Linux, or pass --insecure to grade anyway (results marked)")
         self.reference = ReferenceHandle.for_assignment(self.assignment)
-        self.known_bugs = KnownBugs.for_assignment(self.assignment)  # trusted variants, like the reference
+        self.book = self.book or AnswerBook.empty()
+        if self.public_only:
+            self.book = self.book.public_part()
         self.plan = ProbePlan(self.compute_ahead)  # learnt from every submission this session grades
 
     def _start_runner(self) -> tuple:
@@ -112,7 +118,7 @@ class Session:
 
     def run(self, submissions: list[Submission | SubmissionError]) -> list[SubmissionRun]:
         plugin = GradingPlugin(self.assignment, submissions, self.zygote, self.slot, self.reference, self.lang,
-                               self.plan, self.known_bugs)
+                               self.plan, keep_answers=self.record)
         report = _run_pytest(self.assignment, plugin, self.public_only)
         runs = [SubmissionRun(submission=s) for s in submissions]
         for test in report.get("tests", []):
@@ -133,9 +139,28 @@ class Session:
             run.load_errors, run.seconds = handle.load_errors, handle.seconds
             run.load_failure = handle.load_failure
             run.untagged_replies, run.signs = handle.untagged_replies, handle.signs
+            self._add_hints(run, handle.tests)
+            if self.record:
+                run.tests = handle.tests
         if plugin.internal_errors:
             raise GraderError("assignment tests failed inside the grader: " + "; ".join(plugin.internal_errors[:3]))
         return runs
+
+
+    def _add_hints(self, run: SubmissionRun, tests: dict) -> None:
+        """Name the bug where the submission's wrong answers are a known bug's (see grader.hints.book).
+
+        Decided once every test has run, since the whole submission is better evidence than one test.
+        """
+        try:
+            hints = self.book.hints_for(tests)
+        except Exception:  # noqa: BLE001 - a hint is a bonus: it must never cost a student their feedback
+            return
+        for outcome in run.outcomes:
+            hint = hints.get(outcome.test)
+            if hint is not None and not outcome.passed:
+                outcome.feedback = Message("student.raised_with_message", {"text": outcome.feedback, "message": Message(
+                    "hint.known_bug", {"hint": hint_text(hint, self.lang)})}).render(self.lang)
 
 
 def missing_layers_here(assignment: Assignment) -> list[str]:

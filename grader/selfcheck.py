@@ -9,7 +9,7 @@ from rich.table import Table
 from grader.assignment import Assignment
 from grader.errors import GraderError
 from grader.grading import grade_files, open_session
-from grader.i18n import Message
+from grader.i18n import Message, assignment_title
 from grader.summary import plain
 
 
@@ -25,8 +25,8 @@ def default_file(assignment: Assignment, lang: str, folder: Path | None = None) 
 def run_check(assignment: Assignment, path: Path, lang: str, console: Console | None = None) -> bool:
     """Public tests only, same sandbox and result format as grading; True when all pass."""
     console = console or Console()
-    console.print(plain(Message("selfcheck.header", {"file": path.name, "title": assignment.title}).render(lang)),
-                  highlight=False)
+    title = assignment_title(str(assignment.root), lang, assignment.title)
+    console.print(plain(Message("selfcheck.header", {"file": path.name, "title": title}).render(lang)), highlight=False)
     # A student's laptop may lack root-only sandbox layers, or the sandbox altogether (Windows, macOS):
     # public tests are not secret and the code is the student's own, so run anyway, and say how.
     session = open_session(assignment, [str(path.resolve().parent)], insecure=True, public_only=True, lang=lang)

@@ -6,14 +6,15 @@ test has points, every points entry names a test, and the committed template is 
 Sharpness (docs/selftest.md): every file in ``variants/correct`` earns full marks, every file in
 ``variants/buggy`` fails exactly the tests it declares, and the tests kill at least
 ``[selftest] mutation_threshold`` of the reference's mutants that ``mutants.toml`` does not list
-as equivalent. Mutants are graded by the batch engine, sandbox on, as a class would be.
+as equivalent. Mutants are graded in the sandbox as one class, each test's answers kept: the
+same recordings give the answer book that names students' bugs (``grader.hints``) and the hint
+report ("hints: H of F fingerprints named", at least ``[selftest] hint_threshold``).
 
 Isolation (grader.parts): the reference with any one part removed loses only the tests that
-declare that part, and at least one that measures it; graded like the mutants.
+declare that part, and at least one that measures it; graded by the batch engine.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import tempfile
@@ -24,7 +25,12 @@ from pathlib import Path
 from grader.assignment import Assignment
 from grader.batch import BatchPlan, default_jobs, load_entry, result_path, run_batch
 from grader.errors import GraderError
-from grader.grading import grade_files
+from grader.grading import grade_files, open_session
+from grader.hints.book import AnswerBook
+from grader.hints.catalogue import KnownBug, known_bugs, mutant_hints
+from grader.hints.coverage import hint_report
+from grader.hints.record import (REFERENCE, Recording, book_key, bug_limits, build_book, record,
+                                 reference_submission, save_book, submission_of)
 from grader.lms.layouts import Entry
 from grader.mutants import Mutant, generate
 from grader.parts import PartsReport, declarations, derive_removals, judge
@@ -38,7 +44,13 @@ def selftest_problems(assignment: Assignment, variants: list[Variant] | None = N
     problems = [f"{p} is out of date: run grader template build" for p in stale_template_files(assignment)]
     template_paths = sorted(template_files(assignment))
     variants = find_variants(assignment.root) if variants is None else variants
-    results = grade_files(assignment, [assignment.reference, *template_paths, *(v.path for v in variants)])
+    paths = [assignment.reference, *template_paths, *(v.path for v in variants)]
+    # No hints here (the known bugs are recorded afterwards, and a variant's expectations are about scores).
+    session = open_session(assignment, [str(Path(p).resolve().parent) for p in paths], book=AnswerBook.empty())
+    try:
+        results = grade_files(assignment, paths, session=session)
+    finally:
+        session.close()
     reference = results[0]
     templates = results[1:1 + len(template_paths)]
     for test in reference["tests"]:
@@ -81,21 +93,27 @@ class MutationReport:
         return lines
 
 
-def mutation_report(assignment: Assignment, mutants: list[Mutant] | None = None, jobs: int | None = None
-                    ) -> MutationReport:
-    """Grade every mutant (or the given ones) and sort them into killed, equivalent and survivors."""
+def mutation_report(assignment: Assignment, mutants: list[Mutant] | None = None,
+                    recordings: dict[str, Recording] | None = None) -> MutationReport:
+    """Grade every mutant (or the given ones) and sort them into killed, equivalent and survivors.
+
+    ``recordings``: the mutants already graded (``grader.hints.record``), keyed by their ids.
+    """
     if assignment.reference is None:
         raise GraderError(f"{assignment.id}: no reference to mutate; selftest needs the instructor's kit")
     if mutants is None:
         mutants = generate(assignment.reference.read_text(encoding="utf-8"))
+    if recordings is None:
+        recordings = record(assignment, {m.id: submission_of(KnownBug(m.id, None, source=m.source), assignment)
+                                         for m in mutants})
     equivalent = load_equivalent(assignment.root / EQUIVALENT_NAME)
     report = MutationReport(total=len(mutants))
     settings = assignment.selftest
     if len(mutants) < settings.min_mutants:
         report.problems.append(f"only {len(mutants)} mutants, fewer than [selftest] min_mutants = "
                                f"{settings.min_mutants}: are the BEGIN/END SOLUTION regions intact?")
-    killed = grade_mutants(assignment, mutants, jobs or default_jobs())
-    for mutant, dead in zip(mutants, killed):
+    for mutant in mutants:
+        dead = recordings[mutant.id].killed
         if mutant.id in equivalent:
             report.equivalent.append(mutant)
             if dead:
@@ -129,18 +147,12 @@ def load_equivalent(path: Path) -> dict[str, str]:
     return dict(table)
 
 
-def grade_mutants(assignment: Assignment, mutants: list[Mutant], jobs: int) -> list[bool]:
-    """Whether each mutant is killed (loses any point), graded as one class by the batch engine."""
-    results = grade_derived(assignment, [(mutant.id, mutant.source) for mutant in mutants], jobs, "mutant")
-    return [result["score"] < result["max_score"] for result in results]
-
-
 def grade_derived(assignment: Assignment, sources: list[tuple[str, str]], jobs: int, kind: str) -> list[dict]:
-    """Files derived from the reference (mutants, parts removed), graded as one class by the batch
+    """Files derived from the reference (parts removed), graded as one class by the batch
     engine, sandbox on, with [selftest]'s tight deadlines: one result per ``(name, source)``."""
     if not sources:
         return []
-    tight = _mutant_limits(assignment)
+    tight = bug_limits(assignment)
     entries = [Entry(student=f"{kind}{number:03d}", name=name, files={f"{assignment.template_name}.py": source.encode()})
                for number, (name, source) in enumerate(sources)]
     todo = [(entry, load_entry(entry, tight), hashlib.sha256(entry.student.encode()).hexdigest())
@@ -161,31 +173,40 @@ def parts_report(assignment: Assignment, jobs: int | None = None) -> PartsReport
     return judge(source, removals, results, assignment.parts_everywhere, list(tests.values()))
 
 
-def _mutant_limits(assignment: Assignment) -> Assignment:
-    """The assignment with [selftest]'s tighter deadlines: some mutants loop forever."""
-    settings = assignment.selftest
-    seconds = min(settings.mutant_submission_seconds, assignment.submission_seconds)
-    return dataclasses.replace(
-        assignment, test_seconds=min(settings.mutant_test_seconds, assignment.test_seconds),
-        submission_seconds=seconds, limits=dataclasses.replace(assignment.limits, cpu_seconds=int(seconds) + 1))
-
-
-def run_selftest(assignment: Assignment, jobs: int | None = None) -> bool:
+def run_selftest(assignment: Assignment, list_unnamed: bool = False, jobs: int | None = None) -> bool:
     variants = find_variants(assignment.root)
     problems = selftest_problems(assignment, variants)
     kinds = [v.kind for v in variants]
     print(f"variants: {kinds.count('correct')} correct, {kinds.count('buggy')} buggy graded")
-    report = mutation_report(assignment, jobs=jobs)
+    mutants = generate(assignment.reference.read_text(encoding="utf-8"))
+    bugs = known_bugs(assignment, variants, mutants)
+    # Every known bug once, in the sandbox, as one class: the mutation report, the answer book and the
+    # hint report all read these recordings; the correct variants and the reference are the yardstick.
+    correct = {v.label: v for v in variants if v.kind == "correct"}
+    submissions = {REFERENCE: reference_submission(assignment)}
+    submissions.update({label: submission_of(KnownBug(label, None, path=v.path), assignment)
+                        for label, v in correct.items()})
+    submissions.update({bug.name: submission_of(bug, assignment) for bug in bugs})
+    recordings = record(assignment, submissions)
+    report = mutation_report(assignment, mutants, recordings)
     for line in report.lines():
         print(line)
-    problems += report.problems
     isolation = parts_report(assignment, jobs)
     for line in isolation.lines():
         print(line)
-    problems += isolation.problems
+    book = build_book({name: recordings[name] for name in [REFERENCE, *(bug.name for bug in bugs)]},
+                      book_key(assignment))
+    save_book(book, assignment)  # grading sessions find it and need not record it again
+    hints = hint_report(book, bugs, recordings, assignment.selftest.hint_threshold,
+                        {label: recordings[label] for label in correct},
+                        frozenset(set(mutant_hints(assignment.root)) - {m.id for m in mutants}))
+    for line in hints.lines(list_unnamed):
+        print(line)
+    problems += report.problems + isolation.problems + hints.problems
     for problem in problems:
         print(f"selftest: {problem}")
     if not problems:
         print(f"selftest: {assignment.id} ok: reference full marks, template 0, every test has points, "
-              f"variants as declared, mutation score {report.score:.0%}, every part isolated")
+              f"variants as declared, mutation score {report.score:.0%}, every part isolated, "
+              f"{hints.named} of {hints.fingerprints} fingerprints named")
     return not problems

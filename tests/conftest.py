@@ -16,9 +16,10 @@ def assignment():
 @pytest.fixture(scope="session")
 def session(assignment):
     """One sandbox session (zygote + reference) shared by the end-to-end tests."""
+    from grader.grading import answer_book
     from grader.runner import Session
 
-    grading = Session(assignment, hide=[str(ROOT)])
+    grading = Session(assignment, hide=[str(ROOT)], book=answer_book(assignment))
     yield grading
     grading.close()
 

@@ -83,6 +83,22 @@ def test_backward_at_random_points(student, reference):
         check_array(got[number], want[number], f"Mul.backward(...)[{number}]")
 '''
 
+# What the author writes into hints.toml after `grader selftest --unnamed` listed the mutants' ids.
+HINTS = {
+    "Mul.forward: return x0 * x1 -> pass": ("Mul.forward returns nothing", "Mul.forward가 아무것도 반환하지 않습니다"),
+    "Mul.forward: return x0 * x1 -> return x0": ("Mul.forward returns x0 alone", "Mul.forward가 x0만 반환합니다"),
+    "Mul.forward: return x0 * x1 -> return x0 / x1": ("Mul.forward divides", "Mul.forward가 나눕니다"),
+    "Mul.forward: return x0 * x1 -> return x0 + x1": ("Mul.forward adds", "Mul.forward가 더합니다"),
+    "Mul.backward: return gy * x1, gy * x0 -> return gy * x0, gy * x1": (
+        "Mul.backward returns the gradients the wrong way round", "Mul.backward가 기울기를 반대로 반환합니다"),
+    "Mul.backward: return gy * x1, gy * x0 -> return gy / x1, gy * x0": (
+        "Mul.backward divides gy by x1", "Mul.backward가 gy를 x1로 나눕니다"),
+    "Mul.backward: return gy * x1, gy * x0 -> return gy + x1, gy * x0": (
+        "Mul.backward adds x1 to gy", "Mul.backward가 gy에 x1을 더합니다"),
+    "Mul.backward: return gy * x1, gy * x0 -> return gy * x1, gy / x0": (
+        "Mul.backward divides gy by x0", "Mul.backward가 gy를 x0으로 나눕니다"),
+}
+
 WRONG = REFERENCE.replace("return gy * x1, gy * x0", "return gy * x0, gy * x1")  # the classic swap
 
 
@@ -129,6 +145,14 @@ def test_from_grader_new_to_graded_submissions_handout_and_gradescope_zip(tmp_pa
     write_assignment(tmp_path)
     assert main(["template", "build", "-a", str(folder)]) == 0
     assert (tmp_path / "student_template" / "mul_demo.py").is_file()
+    # No hint yet: selftest counts the wrong-answer fingerprints and lists them for hints.toml.
+    capsys.readouterr()
+    assert main(["selftest", "-a", str(folder), "--unnamed"]) == 1
+    out = capsys.readouterr().out
+    assert "hints: 0 of 10 fingerprints named" in out and all(f"unnamed: {mutant}" in out for mutant in HINTS)
+    with open(folder / "hints.toml", "a", encoding="utf-8") as hints:
+        for mutant, (en, ko) in HINTS.items():
+            hints.write(f'\n[mutants."{mutant}"]\nen = "{en}"\nko = "{ko}"\n')
     assert main(["selftest", "-a", str(folder)]) == 0, capsys.readouterr().out
 
     assignment = load_assignment(str(folder))

@@ -80,6 +80,11 @@ def test_korean_locale_student_gets_korean_from_a_handout_built_without_a_langua
     ran = subprocess.run([sys.executable, "-m", "grader.cli", "check"], cwd=tmp_path / "dezero_stage1_handout",
                          env=env, capture_output=True, text=True, timeout=120)
     assert "공개 테스트: 7개 중 0개 통과" in ran.stdout, ran.stdout + ran.stderr
+    # Issue 24, item 5: the header names the assignment in Korean too (the handout ships both titles).
+    header = ran.stdout.split("\n\n")[0].replace("\n", " ")
+    assert "DeZero 1단계: 변수, 함수, 역전파" in header and "variables, functions" not in header, ran.stdout
+    readme = (tmp_path / "dezero_stage1_handout" / "README.md").read_text(encoding="utf-8")
+    assert "DeZero 1단계: 변수, 함수, 역전파" in readme and readme.startswith("# DeZero stage 1: variables")
 
 
 def _notebook(tmp_path):
@@ -101,3 +106,15 @@ def test_notebook_warnings_count_cells_as_jupyter_shows_them_and_check_prints_th
     assert run_check(assignment, _notebook(tmp_path), "en", Console(file=out, width=120)) is True
     # The failing cell is the 5th on screen (3 markdown cells before or between), its line 3.
     assert "Warning: cell 5, line 3: TypeError" in out.getvalue() and "that cell was skipped" in out.getvalue()
+
+
+@pytest.mark.e2e
+def test_the_files_own_demo_output_is_shown_as_its_own_and_not_graded(grade, tmp_path):
+    """Issue 24, item 3: a template's demo lines print while loading; the student is told that this is
+    their file's own output, shown for information, and that it is not graded."""
+    source = (EXAMPLES / "correct.py").read_text() + "\nprint('demo: y =', square(Variable(np.array(3.0))).data)\n"
+    result = grade(source, tmp=tmp_path)
+    assert result["score"] == result["max_score"]
+    lines = result["output"].splitlines()
+    at = lines.index("Your file printed this itself while loading (shown for your information; it is not graded):")
+    assert lines[at + 1] == "demo: y = 9.0"

@@ -205,5 +205,5 @@ def test_kit_zipped_from_a_wheel_install_lists_every_subpackage(tmp_path, monkey
     monkeypatch.setattr(handout.resources, "files", lambda name: copy)
     files = handout.grader_kit_files()
     config = tomllib.loads(files["grader-kit/pyproject.toml"].decode())
-    assert set(config["tool"]["setuptools"]["packages"]) == {"grader", "grader.lms", "grader.sandbox"}
+    assert set(config["tool"]["setuptools"]["packages"]) == {"grader", "grader.hints", "grader.lms", "grader.sandbox"}
     assert "tenacity" in config["project"]["dependencies"]

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import EXAMPLES, ROOT
 from grader.assignment import list_assignments, load_assignment
-from grader.i18n import LANGUAGES, Message, assignment_catalogue, catalogue, choose_language
+from grader.i18n import LANGUAGES, Message, assignment_catalogue, assignment_title, catalogue, choose_language
 
 GRADER = ROOT / "grader"
 
@@ -48,6 +48,14 @@ def test_every_check_key_an_assignment_test_names_is_in_the_catalogue(each_assig
     used = set(re.findall(r'"(check\.[\w.]+)"', source))  # dotted too: stage 4 names "check.nn.weight_scale"
     for lang in LANGUAGES:
         assert used <= set(catalogue(lang)), (lang, used - set(catalogue(lang)))
+
+
+@pytest.mark.parametrize("folder", sorted(ROOT.joinpath("assignments").glob("*/messages")))
+def test_every_assignment_has_a_title_in_every_language(folder):
+    """Issue 24, item 5: `grader check --lang ko` no longer shows an English title."""
+    titles = {lang: assignment_catalogue(str(folder.parent), lang).get("title") for lang in LANGUAGES}
+    assert all(titles.values()) and len(set(titles.values())) == len(LANGUAGES), titles
+    assert assignment_title(str(folder.parent), "ko", "x") == titles["ko"]
 
 
 def test_language_choice_order(monkeypatch):

@@ -368,7 +368,8 @@ def test_a_failed_test_that_uses_another_part_says_so_in_each_language(tmp_path)
                    "실패했다면 그것부터 고치세요)")):
         [result] = grade_files(stage1, [path], lang=lang)
         tests = {t["tags"][-1]: t for t in result["tests"]}
-        assert tests["test_square_forward_values[1d]"]["output"] == expected  # hidden: no input, no value
+        # hidden: no input, no value; the known bug's hint (x ** 3 is a mutant of stage 1) may follow
+        assert tests["test_square_forward_values[1d]"]["output"].startswith(expected)
         public = tests["test_public_square_forward"]["output"]
         assert public.startswith("square(x).data") and "Function.__call__" in public
         assert tests["test_square_backward_alone[0d]"]["status"] == "passed"

@@ -166,7 +166,7 @@ def test_mutation_report_names_a_planted_survivor_and_fails_below_the_threshold(
     assignment = load_assignment(str(folder))
     chosen = [m for m in generate(reference.read_text()) if "unused = 7" in m.before or m.after == "return x ** 3"]
     assert {m.after for m in chosen} == {"pass", "unused = 8", "return x ** 3"}
-    report = mutation_report(assignment, chosen, jobs=1)
+    report = mutation_report(assignment, chosen)
     assert [m.after for m in report.killed] == ["return x ** 3"]
     assert sorted(m.diff() for m in report.survivors) == [
         f"line {m.line}: unused = 7  ->  {m.after}" for m in sorted(chosen[:2], key=lambda m: m.after)]
@@ -185,7 +185,7 @@ def test_a_mutant_marked_equivalent_that_the_tests_kill_is_reported(tmp_path):
                   if m.after == "return x ** 3")
     (folder / "mutants.toml").write_text(f'[equivalent]\n"{killed.id}" = "wrongly thought harmless"\n')
     assignment = load_assignment(str(folder))
-    report = mutation_report(assignment, [killed], jobs=1)
+    report = mutation_report(assignment, [killed])
     assert report.equivalent == [killed] and not report.killed
     assert any("marks a mutant equivalent that the tests kill" in p for p in report.problems)
 

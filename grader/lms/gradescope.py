@@ -17,7 +17,9 @@ from pathlib import Path
 from grader.archives import Unread
 from grader.assignment import CONFIG_NAME, Assignment
 from grader.errors import GraderError
+from grader.grading import answer_book
 from grader.handout import grader_kit_files
+from grader.hints.book import RECORDED_NAME
 from grader.i18n import Message, choose_language
 from grader.lms.layouts import Entry, Students, slug
 
@@ -62,6 +64,9 @@ def build_autograder(assignment: Assignment, output: Path) -> list[str]:
     for path in sorted(assignment.root.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             files[f"kit/assignments/{assignment.root.name}/{path.relative_to(assignment.root).as_posix()}"] = path.read_bytes()
+    # The known bugs' answers, so that each student's container names bugs without recording them.
+    files[f"kit/assignments/{assignment.root.name}/{RECORDED_NAME}"] = json.dumps(
+        answer_book(assignment).to_data(shipped=True), ensure_ascii=False).encode()
     # The config names the reference relative to itself: keep that layout inside the kit.
     relative = _config_value(assignment, "reference")
     files[posixpath.normpath(f"kit/assignments/{assignment.root.name}/{relative}")] = assignment.reference.read_bytes()

@@ -266,9 +266,10 @@ def answer_probe(module: types.ModuleType, probes: dict[str, Callable[..., Any]]
     try:
         return {"id": ident, "ok": True, "value": probe(module, **args)}
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
+        where, caller, received = _student_context(exc)
         return {"id": ident, "ok": False, "error": {
             "type": type(exc).__name__, "message": _first_line(exc),
-            "line": _student_line(exc, SUBMISSION_FILE), "where": _student_function(exc),
+            "line": _student_line(exc, SUBMISSION_FILE), "where": where, "caller": caller, "received": received,
             "cell": _student_cell(exc)}}
 
 
@@ -290,8 +291,7 @@ def _first_line(exc: BaseException) -> str:
 def _student_frames(exc: BaseException, label: str) -> list:
     try:
         return [frame for frame in traceback.extract_tb(exc.__traceback__)
-                if frame.filename in (label, SUBMISSION_FILE) or frame.filename.startswith("<cell")
-                or _relative_to_workdir(frame.filename) is not None]  # a package's modules (load_package)
+                if frame.filename == label or _is_student_file(frame.filename)]  # a package's modules too
     except BaseException:  # noqa: BLE001
         return []
 
@@ -306,9 +306,69 @@ def _top_level_line(exc: BaseException, label: str) -> int | None:
     return frames[0].lineno if frames else _student_line(exc, label)
 
 
-def _student_function(exc: BaseException) -> str | None:
-    frames = _student_frames(exc, SUBMISSION_FILE)
-    return frames[-1].name if frames else None
+def _student_context(exc: BaseException) -> tuple[str | None, str | None, str | None]:
+    """Where in the student's code ``exc`` was raised, as evidence for a hint: the qualified name of the
+    innermost student function ("Variable.__init__"), of the student function that called it
+    ("Function.__call__"), and what kind of value the innermost one was given (see ``_kind``).
+
+    Comprehensions and lambdas count as the function around them. Only names and a fixed set of
+    kinds are sent; the trusted side shows a name only where it may (``grader.replies.shown_where``).
+    """
+    try:
+        frames = [frame for frame, _ in traceback.walk_tb(exc.__traceback__)
+                  if _is_student_file(frame.f_code.co_filename) and not frame.f_code.co_name.startswith("<")]
+        if not frames:
+            return None, None, None
+        caller = _qualified_name(frames[-2]) if len(frames) > 1 else None
+        return _qualified_name(frames[-1]), caller, _first_argument_kind(frames[-1])
+    except BaseException:  # noqa: BLE001 - a hostile object on the way; the evidence is a bonus
+        return None, None, None
+
+
+def _is_student_file(filename: str) -> bool:
+    return filename == SUBMISSION_FILE or filename.startswith("<cell") or _relative_to_workdir(filename) is not None
+
+
+def _qualified_name(frame) -> str:
+    """"Variable.__init__" rather than "__init__": ``co_qualname`` (3.11+) without its ``<locals>``
+    parts; before 3.11, the class of the frame's module whose attribute runs this code, if any."""
+    code = frame.f_code
+    qualname = getattr(code, "co_qualname", None)
+    if qualname is None:
+        return _owner_of(code, frame.f_globals) + code.co_name
+    return ".".join(part for part in qualname.split(".") if not part.startswith("<")) or code.co_name
+
+
+def _owner_of(code, scope: dict) -> str:
+    """"Variable." when a class of the module ``scope`` holds ``code`` as a method (or property, or
+    static or class method); "" otherwise."""
+    for value in list(scope.values()):
+        if not isinstance(value, type):
+            continue
+        attribute = type.__dict__["__dict__"].__get__(value).get(code.co_name)  # no metaclass in the way
+        function = getattr(attribute, "__func__", None) or getattr(attribute, "fget", None) or attribute
+        if getattr(function, "__code__", None) is code:
+            return f"{value.__name__}."
+    return ""
+
+
+def _first_argument_kind(frame) -> str | None:
+    """What the function's first argument (after self) holds: "None", "ndarray", "numpy scalar",
+    "number" (a Python int, float, bool or complex) or "other"; None when it takes no argument."""
+    code = frame.f_code
+    names = code.co_varnames[:code.co_argcount]
+    if names and names[0] in ("self", "cls"):
+        names = names[1:]
+    if not names or names[0] not in frame.f_locals:
+        return None
+    value, numpy = frame.f_locals[names[0]], sys.modules.get("numpy")
+    if value is None:
+        return "None"
+    if numpy is not None and isinstance(value, numpy.ndarray):
+        return "ndarray"
+    if numpy is not None and isinstance(value, numpy.generic):
+        return "numpy scalar"
+    return "number" if type(value) in (int, float, bool, complex) else "other"
 
 
 # Parsed once, here in the zygote (or the portable runner's child), before any worker exists.
