@@ -22,7 +22,9 @@ from grader.compat import tomllib
 from grader.grading import grade_files
 from grader.handles import load_module
 from grader.handout import build_handout
+from grader.i18n import catalogue
 from grader.replies import check_value
+from grader.variants import find_variants
 from lms_doubles import CanvasDouble
 
 STAGE3 = "stage3_higher_order"
@@ -136,6 +138,7 @@ from grader.assignment import load_assignment
 from grader.checks import CheckFailure
 from grader.handles import ReferenceHandle, load_module
 from grader.replies import check_value
+from grader.variants import find_variants
 
 assignment = load_assignment("stage3_higher_order", repo_root=__import__("pathlib").Path(root))
 probes = load_module(assignment.probes, "book_probes").PROBES
@@ -255,6 +258,30 @@ def test_a_runaway_graph_is_stopped_by_the_memory_limit_with_its_line(tmp_path, 
     # Given back, the definitions before the demo are graded as usual.
     assert released["score"] == released["max_score"], [t["output"] for t in released["tests"] if t["output"]][:3]
     assert stage3.limits.memory_bytes == 512 << 20
+
+
+# ---- hints: each buggy variant named where it fails, no correct variant ever hinted ---------------------
+
+def _failed(result) -> dict:
+    return {t["tags"][-1].split("[")[0]: t["output"] for t in result["tests"] if t["status"] != "passed"}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_every_buggy_variant_gets_its_hint_and_no_correct_variant_a_hint(stage3, lang):
+    """Contract 3 from the student's side: a buggy variant fails exactly what it declares, each failed test
+    showing its hint; a correct variant gets full marks and no hint anywhere in its feedback."""
+    said_hint = catalogue(lang)["hint.known_bug"].split("{")[0]  # every hint's feedback starts so: "hint: "
+    variants = find_variants(stage3.root)
+    for variant, result in zip(variants, grade_files(stage3, [v.path for v in variants], lang=lang)):
+        failed = _failed(result)
+        if variant.kind == "correct":
+            assert result["score"] == result["max_score"] and not failed, (variant.label, failed)
+            assert said_hint not in json.dumps(result, ensure_ascii=False), variant.label
+            continue
+        assert set(failed) == set(variant.expect_fail), (variant.label, sorted(failed))
+        hint = dict(variant.hints)[lang]
+        assert all(hint in output for output in failed.values()), (variant.label, failed)
 
 
 # ---- handout, batch, exports and uploads ------------------------------------------------------------
