@@ -2,6 +2,7 @@
 (issue 14, item 6)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -64,9 +65,12 @@ def test_help_documents_grader_home():
 
 @pytest.mark.e2e
 def test_a_real_non_editable_install_grades_from_an_empty_folder(tmp_path):
-    target = tmp_path / "site"
+    target, source = tmp_path / "site", tmp_path / "source"
+    # From a copy without the checkout's build/: setuptools reuses build/lib and never deletes a file a later
+    # commit removed, so a stale grader/hints.py once stood in for a subpackage pyproject.toml did not list.
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", ".hypothesis"))
     installed = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-                                str(target), str(ROOT)], capture_output=True, text=True, timeout=300)
+                                str(target), str(source)], capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr[-2000:]
     work = tmp_path / "empty"
     work.mkdir()
