@@ -65,10 +65,12 @@ def test_help_documents_grader_home():
 
 @pytest.mark.e2e
 def test_a_real_non_editable_install_grades_from_an_empty_folder(tmp_path):
-    target, source = tmp_path / "site", tmp_path / "source"
-    # From a copy without the checkout's build/: setuptools reuses build/lib and never deletes a file a later
-    # commit removed, so a stale grader/hints.py once stood in for a subpackage pyproject.toml did not list.
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", ".hypothesis"))
+    target = tmp_path / "site"
+    # From a copy without the checkout's build/ folder: setuptools reuses it, and a stale one (say, a
+    # module since turned into a package) would be installed instead of the code under test.
+    source = tmp_path / "kit"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".tox", "build", "dist", "*.egg-info",
+                                                                "__pycache__", "examples/out", "out"))
     installed = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
                                 str(target), str(source)], capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr[-2000:]
@@ -76,8 +78,12 @@ def test_a_real_non_editable_install_grades_from_an_empty_folder(tmp_path):
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "GRADER_HOME"}
     env["PYTHONPATH"] = str(target)
+    # Every module of the kit comes from the install, none through the checkout's editable finder.
     ran = subprocess.run([sys.executable, "-c", "import grader, sys; assert grader.__file__.startswith(sys.argv[1]), "
-                          "grader.__file__; from grader.cli import main; sys.exit(main(sys.argv[2:]))", str(target),
+                          "grader.__file__; from grader.cli import main; code = main(sys.argv[2:]); "
+                          "elsewhere = [m.__file__ for n, m in list(sys.modules.items()) if n.split('.')[0] == 'grader' "
+                          "and getattr(m, '__file__', None) and not m.__file__.startswith(sys.argv[1])]; "
+                          "assert not elsewhere, elsewhere; sys.exit(code)", str(target),
                           "grade", str(EXAMPLES / "correct.py")], cwd=work, env=env, capture_output=True, text=True,
                          timeout=300)
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
