@@ -147,9 +147,9 @@ def numerical(mod, op, inputs, params=None, upstream=0, labels=None, eps=1e-6):
 
 # ---- layers and models (steps 44-45) -------------------------------------------------------------
 
-def layer_params(mod, shapes):
+def layer_params(mod, shapes, clear=False):
     """A layer holding Parameters, a plain Variable, an ndarray and a nested layer: what params()
-    yields, and whether cleargrads() resets every one of their grads."""
+    yields, and with ``clear`` whether cleargrads() resets every one of their grads."""
     class Inner(mod.Layer):
         def __init__(self):
             super().__init__()
@@ -166,13 +166,15 @@ def layer_params(mod, shapes):
 
     layer = Outer()
     found = list(layer.params())
-    names = sorted(str(getattr(p, "name", None)) for p in found)
-    for param in found:
-        param.grad = mod.Variable(np.ones_like(param.data))
-    layer.cleargrads()
-    return {"names": names, "again": sorted(str(getattr(p, "name", None)) for p in layer.params()),
-            "cleared": [getattr(p, "grad", 0) is None for p in found],
-            "parameters": all(isinstance(p, mod.Parameter) for p in found)}
+    answer = {"names": sorted(str(getattr(p, "name", None)) for p in found),
+              "again": sorted(str(getattr(p, "name", None)) for p in layer.params()),
+              "parameters": all(isinstance(p, mod.Parameter) for p in found)}
+    if clear:
+        for param in found:
+            param.grad = mod.Variable(np.ones_like(param.data))
+        layer.cleargrads()
+        answer["cleared"] = [getattr(p, "grad", 0) is None for p in found]
+    return answer
 
 
 def linear_layer(mod, out_size, x, W, b=None, given_in_size=False, upstream=None):
@@ -188,7 +190,7 @@ def linear_layer(mod, out_size, x, W, b=None, given_in_size=False, upstream=None
               "b_start": None if layer.b is None else _value(mod, layer.b.data),
               "params": len(list(layer.params()))}
     layer.W.data = np.array(W, dtype=float)
-    if b is not None:
+    if not settings["nobias"]:
         layer.b.data = np.array(b, dtype=float)
     y = layer(x)
     answer["y"] = _value(mod, y)

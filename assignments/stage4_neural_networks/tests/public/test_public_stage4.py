@@ -63,17 +63,17 @@ def test_public_linear_weight_scale(student, reference):
 @uses("Layer.__setattr__", "Layer.params")
 def test_public_cleargrads_resets_every_parameter(student, reference):
     """After layer.cleargrads() every parameter's grad is None, a nested layer's too"""
-    got = student.probe("layer_params", shapes=[[2], [3], [2, 2]])
-    want = reference.probe("layer_params", shapes=[[2], [3], [2, 2]])
+    got = student.probe("layer_params", shapes=[[2], [3], [2, 2]], clear=True)
+    want = reference.probe("layer_params", shapes=[[2], [3], [2, 2]], clear=True)
     check_equal(got["cleared"], want["cleared"], "[p.grad is None for p in layer.params()]")
 
 
 @needs("MomentumSGD.update_one")
 @uses("Optimizer.setup", "Optimizer.update")
 def test_public_momentum_two_parameters(student, reference):
-    """MomentumSGD(lr=0.1, momentum=0.9): three updates of a (2,) and a (2, 2) parameter"""
-    params = [np.array([1.0, 2.0]), np.ones((2, 2))]
-    grads = [[np.array([1.0, 1.0]), np.full((2, 2), 0.5)]] * 3
+    """MomentumSGD(lr=0.1, momentum=0.9): three updates of two parameters, each with its own velocity"""
+    params = [np.array([1.0, 2.0]), np.array([-1.0, 0.5])]
+    grads = [[np.array([1.0, 1.0]), np.array([-2.0, 0.5])]] * 3
     args = {"kind": "MomentumSGD", "settings": {"lr": 0.1, "momentum": 0.9}, "params": params, "grads": grads}
     got, want = student.probe("optimizer", **args), reference.probe("optimizer", **args)
     for step, (mine, theirs) in enumerate(zip(got["history"], want["history"])):

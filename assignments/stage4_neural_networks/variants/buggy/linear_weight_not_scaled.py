@@ -81,7 +81,7 @@ class Variable:
         return self.data.dtype
 
     def __len__(self):
-        return len(self.data)
+        return self.data.shape[0]
 
     def __repr__(self):
         if self.data is None:
@@ -256,8 +256,8 @@ class Pow(Function):
         return x ** self.c
 
     def backward(self, gy):
-        x, = self.inputs
-        return self.c * x ** (self.c - 1) * gy
+        base = self.inputs[0]
+        return self.c * base ** (self.c - 1) * gy
 
 
 def add(x0, x1):
@@ -299,8 +299,7 @@ class Sin(Function):
         return np.sin(x)
 
     def backward(self, gy):
-        x, = self.inputs
-        return gy * cos(x)
+        return gy * cos(self.inputs[0])
 
 
 class Cos(Function):
@@ -308,8 +307,7 @@ class Cos(Function):
         return np.cos(x)
 
     def backward(self, gy):
-        x, = self.inputs
-        return gy * -sin(x)
+        return gy * -sin(self.inputs[0])
 
 
 class Tanh(Function):
@@ -317,8 +315,8 @@ class Tanh(Function):
         return np.tanh(x)
 
     def backward(self, gy):
-        y = self.outputs[0]()
-        return gy * (1 - y * y)
+        output = self.outputs[0]()
+        return gy * (1 - output * output)
 
 
 class Exp(Function):
@@ -334,8 +332,7 @@ class Log(Function):
         return np.log(x)
 
     def backward(self, gy):
-        x, = self.inputs
-        return gy / x
+        return gy / self.inputs[0]
 
 
 def sin(x):

@@ -79,7 +79,7 @@ class Variable:
         return self.data.dtype
 
     def __len__(self):
-        return len(self.data)
+        return self.data.shape[0]
 
     def __repr__(self):
         if self.data is None:
@@ -254,8 +254,8 @@ class Pow(Function):
         return x ** self.c
 
     def backward(self, gy):
-        x, = self.inputs
-        return self.c * x ** (self.c - 1) * gy
+        base = self.inputs[0]
+        return self.c * base ** (self.c - 1) * gy
 
 
 def add(x0, x1):
@@ -297,8 +297,7 @@ class Sin(Function):
         return np.sin(x)
 
     def backward(self, gy):
-        x, = self.inputs
-        return gy * cos(x)
+        return gy * cos(self.inputs[0])
 
 
 class Cos(Function):
@@ -306,8 +305,7 @@ class Cos(Function):
         return np.cos(x)
 
     def backward(self, gy):
-        x, = self.inputs
-        return gy * -sin(x)
+        return gy * -sin(self.inputs[0])
 
 
 class Tanh(Function):
@@ -315,8 +313,8 @@ class Tanh(Function):
         return np.tanh(x)
 
     def backward(self, gy):
-        y = self.outputs[0]()
-        return gy * (1 - y * y)
+        output = self.outputs[0]()
+        return gy * (1 - output * output)
 
 
 class Exp(Function):
@@ -332,8 +330,7 @@ class Log(Function):
         return np.log(x)
 
     def backward(self, gy):
-        x, = self.inputs
-        return gy / x
+        return gy / self.inputs[0]
 
 
 def sin(x):
