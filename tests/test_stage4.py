@@ -145,6 +145,18 @@ def test_every_buggy_variant_is_named_by_its_hint_where_it_fails_a_check(stage4)
         assert any(hint in output for output in _failed(result).values()), (variant.label, _failed(result))
 
 
+def test_every_check_key_the_stage4_tests_name_is_in_every_catalogue():
+    import re
+
+    from grader.i18n import LANGUAGES, catalogue
+
+    tests = ROOT / "assignments" / STAGE4 / "tests"
+    used = set(re.findall(r'"(check\.[\w.]+)"', "\n".join(p.read_text(encoding="utf-8") for p in tests.rglob("*.py"))))
+    assert {"check.nn.did_not_fit", "check.nn.weight_scale"} <= used
+    for lang in LANGUAGES:
+        assert used <= set(catalogue(lang)), (lang, used - set(catalogue(lang)))
+
+
 # ---- what students and Gradescope get ------------------------------------------------------------------
 
 def cli(*args, cwd=ROOT, timeout=300):
