@@ -23,6 +23,21 @@ def _points(seed, shape, low=-1.5, high=1.5):
     return np.random.default_rng(seed).uniform(low, high, size=shape)
 
 
+def _broadcast_pairs(seed, count):
+    """``count`` random (shape, a smaller shape numpy broadcasts to it) pairs: up to 3 axes of 2-4, on the
+    smaller side some leading axes dropped and some set to 1, never all of it the same shape (sum_to and
+    broadcast_to to a variable's own shape may hand the variable back, with no function to differentiate)."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    while len(pairs) < count:
+        full = tuple(int(size) for size in rng.integers(2, 5, int(rng.integers(1, 4))))
+        kept = full[int(rng.integers(0, len(full))):]
+        small = tuple(1 if rng.random() < 0.4 else size for size in kept)
+        if small != full:
+            pairs.append((full, small))
+    return pairs
+
+
 def _array(values):
     """A list of floats as a describe() result, to compare with check_array."""
     values = np.asarray(values, dtype=float)
@@ -94,6 +109,8 @@ def test_sum_to_and_broadcast_to(student, reference):
              ("sum_to", (4, 2, 3), [2, 1]), ("sum_to", (4, 2, 3), [1, 1, 1]), ("sum_to", (3, 2), [1]),
              ("broadcast_to", (3,), [2, 3]), ("broadcast_to", (2, 1), [2, 4]), ("broadcast_to", (1, 3), [4, 2, 3]),
              ("broadcast_to", (), [2, 2])]
+    for number, (full, small) in enumerate(_broadcast_pairs(440, 6)):  # and random shapes
+        cases += [("sum_to", full, list(small)), ("broadcast_to", small, list(full))]
     for number, (op, shape, target) in enumerate(cases):
         _check_function(student, reference, op, [_points(400 + number, shape)], f"{op}(x, shape)",
                         {"shape": target}, seed=420 + number)
@@ -105,9 +122,10 @@ def test_broadcasting_arithmetic_gradients(student, reference):
     """x0 + x1, x0 - x1, x0 * x1, x0 / x1 with either input broadcast: gradients have their input's shape"""
     pairs = [((2, 3), (2, 3)), ((2, 3), (3,)), ((3,), (2, 3)), ((2, 3), (2, 1)), ((1, 3), (4, 1)),
              ((2, 3, 4), (3, 1)), ((2, 2), ())]
+    pairs += [pair if number % 2 else pair[::-1] for number, pair in enumerate(_broadcast_pairs(550, 8))]
     for op_number, op in enumerate(("add", "sub", "mul", "div")):
         for number, (left, right) in enumerate(pairs):
-            seed = 500 + 10 * op_number + number
+            seed = 500 + 20 * op_number + number
             inputs = [_points(seed, left), _points(seed + 1000, right, 0.5, 2.0)]
             _check_function(student, reference, op, inputs, f"x0 {op} x1", seed=seed)
 
