@@ -123,11 +123,11 @@ def test_broadcasting_arithmetic_gradients(student, reference):
     pairs = [((2, 3), (2, 3)), ((2, 3), (3,)), ((3,), (2, 3)), ((2, 3), (2, 1)), ((1, 3), (4, 1)),
              ((2, 3, 4), (3, 1)), ((2, 2), ())]
     pairs += [pair if number % 2 else pair[::-1] for number, pair in enumerate(_broadcast_pairs(550, 8))]
-    for op_number, op in enumerate(("add", "sub", "mul", "div")):
+    for op_number, (op, symbol) in enumerate((("add", "+"), ("sub", "-"), ("mul", "*"), ("div", "/"))):
         for number, (left, right) in enumerate(pairs):
             seed = 500 + 20 * op_number + number
             inputs = [_points(seed, left), _points(seed + 1000, right, 0.5, 2.0)]
-            _check_function(student, reference, op, inputs, f"x0 {op} x1", seed=seed)
+            _check_function(student, reference, op, inputs, f"(x0 {symbol} x1)", seed=seed)
 
 
 @needs("MatMul")
