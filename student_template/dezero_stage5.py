@@ -9,7 +9,6 @@ import contextlib
 import heapq
 import itertools
 import math
-import os
 import weakref
 
 import numpy as np
@@ -754,12 +753,10 @@ class Layer:
     def save_weights(self, path):
         """Write every parameter's data to the .npz file ``path``, keyed by its flattened name."""
         # TODO(ko): to_cpu()를 부른 뒤 _flatten_params로 {이름: Parameter}를 만들고, data가 None이 아닌 것만
-        #           np.savez_compressed(path, **{이름: data})로 저장하세요. 저장이 실패하면 만들다 만 파일을 지우고
-        #           예외를 다시 던지세요.
+        #           np.savez_compressed(path, **{이름: data})로 저장하세요.
         # TODO(en): call to_cpu(), collect {name: Parameter} with _flatten_params and save those whose data is
-        #           not None with np.savez_compressed(path, **{name: data}). If saving fails, remove the
-        #           half-written file and raise again.
-        raise NotImplementedError("TODO: call to_cpu(), collect {name: Parameter} with _flatten_params and save those whose data is not None with np.savez_compressed(path, **{name: data}). If saving fails, remove the half-written file and raise again.")
+        #           not None with np.savez_compressed(path, **{name: data}).
+        raise NotImplementedError("TODO: call to_cpu(), collect {name: Parameter} with _flatten_params and save those whose data is not None with np.savez_compressed(path, **{name: data}).")
 
     def load_weights(self, path):
         """Set every parameter's data from the .npz file ``path`` written by save_weights."""

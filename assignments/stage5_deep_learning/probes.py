@@ -124,10 +124,19 @@ def conv2d_layer(mod, x, out_channels, kernel_size, stride, pad, nobias, in_chan
     layer = mod.Conv2d(out_channels, _size(kernel_size), stride=_size(stride), pad=_size(pad), nobias=nobias,
                        in_channels=in_channels)
     before = getattr(layer.W, "data", None)
+    before = None if before is None else np.array(before)
     y = layer(np.asarray(x))
+    after_first = _data(layer.W)
+    again = layer(np.asarray(x))
     bias = getattr(layer, "b", None)
-    return {"lazy": before is None, "W": _data(layer.W), "b": None if bias is None else _data(bias),
-            "y": _data(y), "params": sorted(type(p).__name__ for p in layer.params())}
+    return {"lazy": before is None, "kept_from_init": before is None or _same(before, layer.W),
+            "W": after_first, "W_after_second_call": _data(layer.W), "b": None if bias is None else _data(bias),
+            "y": _data(y), "y_again": _data(again), "params": sorted(type(p).__name__ for p in layer.params())}
+
+
+def _same(array, variable):
+    data = getattr(variable, "data", None)
+    return isinstance(data, np.ndarray) and data.shape == array.shape and bool(np.array_equal(data, array))
 
 
 # ---- dropout and test mode ------------------------------------------------------------------------
@@ -140,7 +149,9 @@ def dropout(mod, x, ratio, train):
         source = mod.Variable(np.asarray(x))
         y = mod.dropout(source, ratio)
         y.sum().backward()
-        return {"y": _data(y), "grad": _grad(source)}
+        # Step 54 calls dropout on a bare ndarray: the answer is a Variable all the same.
+        from_array = type(mod.dropout(np.asarray(x), ratio)).__name__
+        return {"y": _data(y), "grad": _grad(source), "from_array": from_array}
     finally:
         mod.Config.train = saved
 

@@ -248,6 +248,9 @@ def test_conv2d_layer_shapes_init_and_output(student, reference):
                             stride=_as_arg(stride), pad=_as_arg(pad), nobias=nobias, in_channels=in_channels)
         KH, KW = _pairs(kernel)
         check_equal(got["lazy"], in_channels is None, "W.data is None until the first call")
+        check_equal(got["kept_from_init"], True, "W.data made by Conv2d(..., in_channels=C) is kept at the first call")
+        check_array(got["W_after_second_call"], got["W"], "W.data after a second call", dtype=False, rtol=0, atol=0)
+        check_array(got["y_again"], got["y"], "Conv2d(...)(x) called twice", dtype=False)
         check_equal(got["W"]["shape"], [out_channels, shape[1], KH, KW], "Conv2d(...).W.shape")
         check_equal(got["W"]["dtype"], "float32", "Conv2d(...).W.dtype")
         if nobias:
@@ -332,6 +335,7 @@ def test_dropout_is_identity_in_test_mode(student, reference):
         check_true(got["y"]["array"] is not None and np.array_equal(got["y"]["array"], x),
                    "check.dropout_in_test_mode", "dropout(x)")
         check_array(got["grad"], _described(np.ones_like(x)), "x.grad of dropout in test mode", dtype=False)
+        check_equal(got["from_array"], "Variable", "type(dropout(np.ndarray))")
 
 
 @pytest.mark.needs("test_mode")
