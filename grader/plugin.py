@@ -67,6 +67,9 @@ class GradingPlugin:
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.stash[PLUGIN] = self
+        # A test names the student-written parts it measures and relies on (docs/authoring.md).
+        config.addinivalue_line("markers", "needs(*parts): the parts of the student's code a test measures")
+        config.addinivalue_line("markers", "uses(*parts): other parts of the student's code a test relies on")
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         # Recorded here rather than in the JSON report's "collectors", which lists every item
