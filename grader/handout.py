@@ -161,7 +161,7 @@ def _public_answers(assignment: Assignment) -> tuple[dict[str, str], dict]:
 # only, so students install no instructor command and no LMS client. They must run on Python 3.9
 # (``tests/test_handout.py`` parses them as 3.9; .ci/handout-pythons installs them under it).
 CHECK_MODULES = ("__init__", "archives", "assignment", "checks", "cli", "compat", "errors", "grading", "handles",
-                 "hints", "i18n", "notebook", "plugin", "portable", "replies", "results", "review", "runner",
+                 "hints", "i18n", "notebook", "npz", "plugin", "portable", "replies", "results", "review", "runner",
                  "selfcheck", "submission", "summary", "variants", "wire", "sandbox/__init__", "sandbox/child",
                  "sandbox/client", "sandbox/layers", "sandbox/zygote")
 CHECK_DATA = ("results_schema.json", "messages/en.toml", "messages/ko.toml")

@@ -103,8 +103,7 @@ class Variable:
             raise TypeError(f"Variable needs an ndarray, not {type(data).__name__}")
         self.data = data
         self.name = name
-        self.grad = None
-        self.creator = None
+        self.grad = self.creator = None
         self.generation = 0
 
     @property
@@ -766,13 +765,13 @@ class Layer:
         #           이름만). 값이 Layer이면 그 키로 재귀 호출하고, Parameter이면 params_dict[키]에 넣으세요.
         # TODO(en): for every name in self._params make the key parent_key + "/" + name (just the name when
         #           parent_key is empty). Recurse into a Layer with that key; put a Parameter in params_dict.
-        for name in self._params:
-            value = self.__dict__[name]
-            key = f"{parent_key}/{name}" if parent_key else name
-            if isinstance(value, Layer):
-                value._flatten_params(params_dict, key)
+        for attribute in self._params:
+            child = self.__dict__[attribute]
+            key = f"{parent_key}/{attribute}" if parent_key else attribute
+            if isinstance(child, Layer):
+                child._flatten_params(params_dict, key)
             else:
-                params_dict[key] = value
+                params_dict[key] = child
         # END SOLUTION
 
     def save_weights(self, path):
@@ -812,7 +811,7 @@ class Linear(Layer):
         self.in_size, self.out_size, self.dtype = in_size, out_size, dtype
         self.W = Parameter(None, name="W")
         if in_size is not None:
-            self._init_W()
+            self._init_W(np)
         self.b = None if nobias else Parameter(np.zeros(out_size, dtype=dtype), name="b")
 
     def _init_W(self, xp=np):
@@ -822,7 +821,7 @@ class Linear(Layer):
     def forward(self, x):
         if self.W.data is None:
             self.in_size = x.shape[1]
-            self._init_W(get_array_module(x))
+            self._init_W(xp=get_array_module(x))
         return linear(x, self.W, self.b)
 
 
@@ -983,13 +982,11 @@ class DataLoader:
         return self
 
     def __next__(self):
-        if self.iteration >= self.max_iter:
+        if self.iteration == self.max_iter:  # the epoch is over: the next one starts afresh
             self.reset()
             raise StopIteration
-        start = self.iteration * self.batch_size
-        batch = [self.dataset[i] for i in self.index[start:start + self.batch_size]]
-        self.iteration += 1
-        return self._stack(batch)
+        start, self.iteration = self.iteration * self.batch_size, self.iteration + 1
+        return self._stack([self.dataset[i] for i in self.index[start:start + self.batch_size]])
 
     def _stack(self, batch):
         xp = cupy if self.gpu else np
@@ -1024,8 +1021,7 @@ class SeqDataLoader(DataLoader):
         #           batch_size, row i is example (i * jump + iteration) % data_size. Add 1 to iteration and
         #           return (x, t) stacked into arrays as DataLoader does.
         if self.iteration >= self.max_iter:
-            self.reset()
-            raise StopIteration
+            return super().__next__()  # DataLoader ends the epoch: reset() and StopIteration
         jump = self.data_size // self.batch_size
         rows = [(i * jump + self.iteration) % self.data_size for i in range(self.batch_size)]
         self.iteration += 1
@@ -1047,7 +1043,7 @@ def dropout(x, dropout_ratio=0.5):
     x = as_variable(x)
     if not Config.train:
         return x
-    xp = get_array_module(x)
+    xp = get_array_module(x.data)
     mask = xp.random.rand(*x.shape) > dropout_ratio
     scale = xp.array(1.0 - dropout_ratio).astype(x.dtype)
     return x * mask / scale
@@ -1183,7 +1179,7 @@ class Convolution2D(Function):
         # TODO(en): get col = im2col_array(x, (KH, KW), stride, pad, to_matrix=False), (N, C, KH, KW, OH, OW),
         #           contract its (C, KH, KW) axes with W's by tensordot into (N, OH, OW, OC), add b if
         #           given, and return it transposed to (N, OC, OH, OW).
-        xp = get_array_module(x)
+        xp = get_array_module(W)
         col = im2col_array(x, W.shape[2:], self.stride, self.pad, to_matrix=False)
         y = xp.tensordot(col, W, ((1, 2, 3), (1, 2, 3)))
         if b is not None:
@@ -1201,7 +1197,7 @@ class Convolution2D(Function):
         #           (N*OH*OW, C*KH*KW) and W flattened to (OC, C*KH*KW): gW is gy_matrix.T @ col reshaped
         #           like W, gx is gy_matrix @ W_matrix turned back by col2im(..., x.shape, ..., to_matrix=True),
         #           gb is gy summed over axes (0, 2, 3). Return gb only when b was an input.
-        x, W = self.inputs[:2]
+        x, W = self.inputs[0], self.inputs[1]
         OC, KH, KW = W.shape[0], W.shape[2], W.shape[3]
         rows = gy.transpose(0, 2, 3, 1).reshape(-1, OC)
         col = im2col(x, (KH, KW), self.stride, self.pad, to_matrix=True)
@@ -1247,7 +1243,7 @@ class MaxPooling2D(Function):
         #           argmax place of a zero array shaped (N, C, OH, OW, KH*KW), transpose it to
         #           (N, C, KH, KW, OH, OW), turn it back into the input's shape with
         #           col2im_array(..., to_matrix=False) and return it as a Variable.
-        (x,) = self.inputs
+        source = self.inputs[0]
         N, C, OH, OW = gy.shape
         KH, KW = pair(self.kernel_size)
         xp = get_array_module(gy.data)
@@ -1255,7 +1251,7 @@ class MaxPooling2D(Function):
         places = xp.arange(self.indexes.size) * (KH * KW) + self.indexes.ravel()
         gcol[places] = gy.data.ravel()
         gcol = gcol.reshape(N, C, OH, OW, KH, KW).transpose(0, 1, 4, 5, 2, 3)
-        return Variable(col2im_array(gcol, x.shape, self.kernel_size, self.stride, self.pad, to_matrix=False))
+        return Variable(col2im_array(gcol, source.shape, self.kernel_size, self.stride, self.pad, to_matrix=False))
         # END SOLUTION
 
 
@@ -1276,10 +1272,10 @@ class Conv2d(Layer):
         # TODO(en): call super().__init__() and keep the arguments as attributes. W is
         #           Parameter(None, name="W"), initialised at once by _init_W() when in_channels is given.
         #           b is None with nobias, else Parameter(np.zeros(out_channels, dtype=dtype), name="b").
-        super().__init__()
+        Layer.__init__(self)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.pad, self.dtype = kernel_size, stride, pad, dtype
-        self.W = Parameter(None, name="W")
+        self.W = Parameter(None, "W")
         if in_channels is not None:
             self._init_W()
         self.b = None if nobias else Parameter(np.zeros(out_channels, dtype=dtype), name="b")
@@ -1303,7 +1299,8 @@ class Conv2d(Layer):
         #           그다음 conv2d(x, self.W, self.b, self.stride, self.pad)를 반환하세요.
         # TODO(en): when W.data is None, take in_channels from x.shape[1] and call _init_W with x's array
         #           module. Then return conv2d(x, self.W, self.b, self.stride, self.pad).
-        if self.W.data is None:
+        first_call = self.W.data is None
+        if first_call:
             self.in_channels = x.shape[1]
             self._init_W(get_array_module(x))
         return conv2d(x, self.W, self.b, self.stride, self.pad)
@@ -1319,7 +1316,7 @@ class RNN(Layer):
         super().__init__()
         self.x2h = Linear(hidden_size, in_size=in_size)
         self.h2h = Linear(hidden_size, in_size=hidden_size, nobias=True)
-        self.h = None
+        self.reset_state()
 
     def reset_state(self):
         # BEGIN SOLUTION

@@ -96,8 +96,7 @@ class Variable:
             raise TypeError(f"Variable needs an ndarray, not {type(data).__name__}")
         self.data = data
         self.name = name
-        self.grad = None
-        self.creator = None
+        self.grad = self.creator = None
         self.generation = 0
 
     @property
@@ -775,7 +774,7 @@ class Linear(Layer):
         self.in_size, self.out_size, self.dtype = in_size, out_size, dtype
         self.W = Parameter(None, name="W")
         if in_size is not None:
-            self._init_W()
+            self._init_W(np)
         self.b = None if nobias else Parameter(np.zeros(out_size, dtype=dtype), name="b")
 
     def _init_W(self, xp=np):
@@ -785,7 +784,7 @@ class Linear(Layer):
     def forward(self, x):
         if self.W.data is None:
             self.in_size = x.shape[1]
-            self._init_W(get_array_module(x))
+            self._init_W(xp=get_array_module(x))
         return linear(x, self.W, self.b)
 
 
@@ -946,13 +945,11 @@ class DataLoader:
         return self
 
     def __next__(self):
-        if self.iteration >= self.max_iter:
+        if self.iteration == self.max_iter:  # the epoch is over: the next one starts afresh
             self.reset()
             raise StopIteration
-        start = self.iteration * self.batch_size
-        batch = [self.dataset[i] for i in self.index[start:start + self.batch_size]]
-        self.iteration += 1
-        return self._stack(batch)
+        start, self.iteration = self.iteration * self.batch_size, self.iteration + 1
+        return self._stack([self.dataset[i] for i in self.index[start:start + self.batch_size]])
 
     def _stack(self, batch):
         xp = cupy if self.gpu else np
@@ -1179,7 +1176,7 @@ class RNN(Layer):
         super().__init__()
         self.x2h = Linear(hidden_size, in_size=in_size)
         self.h2h = Linear(hidden_size, in_size=hidden_size, nobias=True)
-        self.h = None
+        self.reset_state()
 
     def reset_state(self):
         # TODO(ko): 은닉 상태 self.h를 None으로 되돌리세요.

@@ -17,9 +17,9 @@ def _rng(seed):
 
 def _described(array):
     """A value the test computed (or a probe assembled) in describe()'s form."""
-    if not isinstance(array, np.ndarray):
-        return {"type": type(array).__name__, "dtype": None, "shape": None, "array": None}
-    return {"type": "ndarray", "dtype": str(array.dtype), "shape": list(array.shape), "array": array}
+    if isinstance(array, np.ndarray):
+        return {"type": "ndarray", "dtype": str(array.dtype), "shape": list(array.shape), "array": array}
+    return {"type": type(array).__name__, "dtype": None, "shape": None, "array": None}
 
 
 def _pairs(value):
@@ -92,21 +92,21 @@ def _sigmoid(z):
 
 
 def _rnn_states(weights, xs, reset_at):
-    h, states = None, []
-    for step, x in enumerate(xs):
-        if step in reset_at:
+    h, hs = None, []
+    for number, x in enumerate(xs):
+        if number in reset_at:
             h = None
         z = x @ weights["x2h/W"] + weights["x2h/b"]
         h = np.tanh(z if h is None else z + h @ weights["h2h/W"])
-        states.append(h)
-    return states
+        hs.append(h)
+    return hs
 
 
 def _lstm_states(weights, xs, reset_at):
     h = c = None
-    states = []
-    for step, x in enumerate(xs):
-        if step in reset_at:
+    pairs = []
+    for number, x in enumerate(xs):
+        if number in reset_at:
             h = c = None
 
         def gate(name):
@@ -116,8 +116,8 @@ def _lstm_states(weights, xs, reset_at):
         f, i, o, u = _sigmoid(gate("f")), _sigmoid(gate("i")), _sigmoid(gate("o")), np.tanh(gate("u"))
         c = i * u if c is None else f * c + i * u
         h = o * np.tanh(c)
-        states.append((h, c))
-    return states
+        pairs.append((h, c))
+    return pairs
 
 
 def _linear_weights(rng, layout, scale=0.5):
@@ -438,6 +438,7 @@ def test_lstm_gates_match_the_equations(student, reference):
 
 
 @pytest.mark.needs("RNN.forward", "LSTM.forward")
+@pytest.mark.uses("RNN.reset_state", "LSTM.reset_state")
 def test_gradients_flow_back_through_time(student, reference):
     """backward from the last h reaches every weight through all earlier steps (RNN and LSTM)"""
     for number, (kind, layout) in enumerate((("RNN", _rnn_layout(3, 2)), ("LSTM", _lstm_layout(3, 2)))):

@@ -77,7 +77,7 @@ def test_public_lstm_two_steps(student, reference):
 
 @pytest.mark.needs("Variable.unchain_backward", "Variable.unchain")
 def test_public_unchain_backward(student, reference):
-    """y = ((x ** 2) * 0.5 + 1.0) ** 2 summed: after y.unchain_backward() nothing upstream keeps a creator"""
+    """A chain of three steps, summed into y: after y.unchain_backward() nothing upstream keeps a creator"""
     got, want = (handle.probe("unchain", x=np.ones(2), length=3) for handle in (student, reference))
     check_equal(got["cut"], want["cut"], "the variables upstream of y whose creator was cut")
     check_equal(got["after"], want["after"], "the functions left behind y")
