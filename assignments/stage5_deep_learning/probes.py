@@ -359,7 +359,7 @@ def _sequence_model(mod, recurrent, hidden_size):
     return SequenceModel()
 
 
-PREDICTED = 200  # points predicted after training (without grad): enough to compare, cheap to run
+PREDICTED = 100  # points predicted after training (without grad): enough to compare, cheap to run
 
 
 def _predict(mod, model, xs):
