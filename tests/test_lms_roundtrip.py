@@ -183,3 +183,64 @@ def test_upload_lti_dry_run_from_issuer_client_key_context_and_a_roster_of_email
         posted = run("upload", "lti", out, "--config", tmp_path / "lti.toml", "--roster", roster)
         assert posted.returncode == 0 and "2 posted" in posted.stdout, posted.stdout + posted.stderr
         assert platform.scores["u-bo"]["scoreGiven"] == float(bo) and len(platform.lineitems) == 2
+
+
+# ---- every assignment through every LMS -----------------------------------------------------------
+
+def _assignments():
+    from grader.assignment import list_assignments, load_assignment
+
+    return [load_assignment(folder.name, repo_root=ROOT) for folder in list_assignments(ROOT)]
+
+
+@pytest.mark.parametrize("assignment", _assignments(), ids=lambda a: a.id)
+def test_every_assignment_goes_through_each_lms_and_back(tmp_path, assignment):
+    """The reference (full marks) and the untouched template (0) of each assignment, downloaded from Canvas,
+    Moodle and Gradescope: graded, exported as each LMS imports it, and posted (a Canvas dry run)."""
+    import os
+    import zipfile
+
+    name = assignment.template_name
+    reference, template = assignment.reference.read_bytes(), (ROOT / "student_template" / f"{name}.py").read_bytes()
+    canvas = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(canvas, "w") as z:
+        z.writestr(f"doejohn_100_1_{name}.py", reference)
+        z.writestr(f"kimminji_101_2_{name}.py", template)
+    moodle = tmp_path / "moodle"
+    for student, pid, source in (("Jane Doe", 123456, reference), ("Bo Kim", 6130510, template)):
+        folder = moodle / f"{student}_{pid}_assignsubmission_file_"
+        folder.mkdir(parents=True)
+        (folder / f"{name}.py").write_bytes(source)
+    gradescope = tmp_path / "gs.zip"
+    with zipfile.ZipFile(gradescope, "w") as z:
+        z.writestr("export/submission_metadata.yml",
+                   "submission_1:\n  :submitters:\n  - :name: Ann Lee\n    :sid: '9'\n    :email: ann@x.edu\n"
+                   "submission_2:\n  :submitters:\n  - :name: Cy Park\n    :sid: '11'\n    :email: cy@x.edu\n")
+        z.writestr(f"export/submission_1/{name}.py", reference)
+        z.writestr(f"export/submission_2/{name}.py", template)
+    for download, column, right, wrong in ((canvas, "canvas_user_id", "100", "101"),
+                                           (moodle, "moodle_participant", "123456", "6130510"),
+                                           (gradescope, "sid", "9", "11")):
+        out = tmp_path / f"out-{column}"
+        done = run("batch", "-a", assignment.id, download, "-o", out)
+        assert done.returncode == 0, done.stdout + done.stderr
+        scores = graded(out, column)
+        full = next(r["max_score"] for r in csv.DictReader(io.StringIO((out / "scores.csv").read_text()))
+                    if r[column] == right)
+        assert float(scores[right]) == float(full) > 0 and float(scores[wrong]) == 0, scores
+        if column == "canvas_user_id":
+            assert run("export", out, "--to", "canvas", "--lms-assignment", "7", "-o", tmp_path / "c.csv").returncode == 0
+            assert {row[1]: float(row[5]) for row in table(tmp_path / "c.csv")[2:]} == {right: float(full), wrong: 0}
+            env = {k: v for k, v in os.environ.items() if k != "CANVAS_TOKEN"}
+            dry = subprocess.run([sys.executable, "-m", "grader.cli", "upload", "canvas", out, "--url",
+                                  "http://127.0.0.1:9", "--course", "7", "--lms-assignment", "99", "--dry-run"],
+                                 cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+            assert dry.returncode == 0 and f"grade_data[{right}][posted_grade]={scores[right]}" in dry.stdout, dry.stderr
+        elif column == "moodle_participant":
+            assert run("export", out, "--to", "moodle", "-o", tmp_path / "m.csv").returncode == 0
+            grades = {row[0]: row[4] for row in table(tmp_path / "m.csv")[1:]}
+            assert float(grades[f"Participant {right}"]) == float(full) and float(grades[f"Participant {wrong}"]) == 0
+        else:
+            assert run("export", out, "--to", "csv", "-o", tmp_path / "g.csv").returncode == 0
+            rows = {r["sid"]: float(r["final_score"]) for r in csv.DictReader(io.StringIO((tmp_path / "g.csv").read_text()))}
+            assert rows == {right: float(full), wrong: 0}
