@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import sys
@@ -73,6 +74,7 @@ def main() -> None:
                 os.close(fd)
             continue
         zygote = os.getpid()
+        _sweep_shared_tmp()
         pid = os.fork()
         if pid == 0:
             control.close()
@@ -80,6 +82,7 @@ def main() -> None:
         for fd in fds:
             os.close(fd)
         control.send(json.dumps({"pid": pid}).encode())
+    shutil.rmtree(_shared_tmp_root(os.getpid()), ignore_errors=True)
     os._exit(0)
 
 
@@ -103,15 +106,20 @@ def _monitor(zygote: int, sock_fd: int, out_fd: int, request: dict, settings: di
             active["namespaces"] = "mount, net, ipc, uts, pid"
         except OSError:
             pass
+        workdir = None if "namespaces" in active else _shared_tmp_workdir(zygote, settings, request)
         # The worker holds the read end: end of file there means this monitor is gone.
         alive_read, alive_write = os.pipe()
         worker = os.fork()
         if worker == 0:
             os.close(alive_write)
+            if workdir is not None:
+                child.WORKDIR = workdir
             _worker(sock_fd, out_fd, alive_read, request, settings, probes, seccomp_program, active)
         os.close(alive_read)
         os.close(out_fd)
         _, status = os.waitpid(worker, 0)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
         sock = socket.socket(fileno=sock_fd)
         try:
             wire.send_message(sock, {"event": "exit", "status": _describe_status(status)})
@@ -119,6 +127,38 @@ def _monitor(zygote: int, sock_fd: int, out_fd: int, request: dict, settings: di
             pass
     finally:
         os._exit(0)
+
+
+def _shared_tmp_root(zygote: int) -> str:
+    """A zygote's folder of worker folders in the machine's /tmp (no mount namespaces)."""
+    return f"/tmp/grader-work-{zygote}"
+
+
+def _sweep_shared_tmp() -> None:
+    """Remove the work folders of monitors that are gone (the grader kills a monitor's whole group,
+    so it never cleans up after itself); the zygote removes the rest when it exits."""
+    root = _shared_tmp_root(os.getpid())
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        if name.isdigit() and not os.path.exists(f"/proc/{name}"):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _shared_tmp_workdir(zygote: int, settings: dict, request: dict) -> str:
+    """A work folder of this worker's own where /tmp is the machine's (no mount namespace, as in a
+    Gradescope container): never another worker's leftovers, nor a folder another uid made first."""
+    root = _shared_tmp_root(zygote)
+    os.makedirs(root, mode=0o711, exist_ok=True)
+    workdir = os.path.join(root, str(os.getpid()))
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.mkdir(workdir, 0o700)
+    if os.geteuid() == 0:
+        uid = settings["uid_base"] + int(request["slot"])
+        os.chown(workdir, uid, uid)
+    return workdir
 
 
 def _close_all_but(*keep: int) -> None:
