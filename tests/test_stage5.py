@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from book import book_file, book_zip, requires_book
+from book import book_file, book_package_files, book_zip, requires_book
 from conftest import ROOT
 from grader.assignment import load_assignment
 from grader.checks import CheckFailure, check_npz
@@ -186,6 +186,73 @@ def test_the_reference_on_cupy_arrays_matches_numpy():
 
 
 # ---- the book's own code ------------------------------------------------------------------------
+
+# Run in a child process: import the book's package from a folder, gather one namespace from the
+# modules [load] lists (earlier modules winning a clash, as the worker does), and run every public and
+# hidden test with the probes on that namespace against the reference.
+THROUGH_MODULES = """
+import importlib, json, sys, types
+from pathlib import Path
+
+package, root = sys.argv[1], Path(sys.argv[2])
+sys.path.insert(0, package)
+import matplotlib
+matplotlib.use("Agg")
+from grader import wire
+from grader.assignment import load_assignment
+from grader.compat import tomllib
+from grader.handles import ReferenceHandle, load_module
+
+assignment = load_assignment("stage5_deep_learning", repo_root=root)
+modules = tomllib.loads((assignment.root / "assignment.toml").read_text())["load"]["modules"]
+namespace = types.ModuleType("dezero_namespace")
+for name in reversed(modules):
+    for key, value in vars(importlib.import_module(name)).items():
+        if not key.startswith("_"):
+            setattr(namespace, key, value)
+probes = load_module(assignment.probes, "book_probes").PROBES
+reference = ReferenceHandle.for_assignment(assignment)
+
+
+class Book:
+    def probe(self, name, **args):
+        args = wire.decode_value(json.loads(json.dumps(wire.encode_value(args))))
+        return wire.decode_value(json.loads(json.dumps(wire.encode_value(probes[name](namespace, **args)))))
+
+
+failed = []
+for folder in (assignment.public_tests, assignment.hidden_tests):
+    for path in sorted(folder.glob("test_*.py")):
+        tests = load_module(path, "book_" + path.stem)
+        for name in sorted(n for n in dir(tests) if n.startswith("test_")):
+            try:
+                getattr(tests, name)(Book(), reference)
+            except Exception as exc:
+                failed.append(f"{name}: {exc}")
+kinds = {name: type(getattr(namespace, name)).__name__ for name in ("Linear", "Conv2d", "conv2d", "pooling")}
+layers = {name: issubclass(getattr(namespace, name), namespace.Layer) for name in ("Linear", "Conv2d")}
+print(json.dumps({"failed": failed, "kinds": kinds, "layers": layers}))
+"""
+
+
+@requires_book
+@pytest.mark.e2e
+def test_the_books_package_through_the_load_modules_passes_every_test(tmp_path):
+    """[load] modules, in their order, give the names the probes mean (Linear and Conv2d are the layers,
+    not functions.py's or functions_conv.py's Function classes of the same names), and the book's code
+    seen through them passes every public and hidden test."""
+    import json
+
+    for path, data in book_package_files(prefix="").items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    done = subprocess.run([sys.executable, "-c", THROUGH_MODULES, str(tmp_path), str(ROOT)], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["layers"] == {"Linear": True, "Conv2d": True}, found
+    assert found["kinds"]["conv2d"] == found["kinds"]["pooling"] == "function", found
+    assert found["failed"] == [], found["failed"]
 
 def _package_graded(stage5) -> bool:
     return stage5.load_package == "dezero"
