@@ -206,7 +206,7 @@ class StudentHandle:
             self._queue_from(key)
         ident = self._queued.pop(key)
         self._answered.add(key)
-        deadline = self._probe_deadline(key, name, args) + self._ahead_seconds(ident)
+        deadline = self._probe_deadline(key, name, args)
         reply = self._timed(lambda budget: self._worker.result(ident, min(budget, deadline)))
         if reply.get("ok"):
             value = reply.get("value")
@@ -227,16 +227,6 @@ class StudentHandle:
         # however slow, never does. Its later probes get a quarter of the deadline, so ten tests
         # that call a backward that never returns cost about 3 s instead of 10.
         return deadline if self._timeouts < HANGING_AFTER else deadline / 4
-
-    def _ahead_seconds(self, ident: int) -> float:
-        """The deadlines of calls the worker must still answer before ``ident``.
-
-        The worker answers in the order it was asked. A call the plan did not foresee (the submission
-        that taught the plan stopped a test early) is queued behind every call sent ahead, so waiting
-        for it includes computing those: a correct submission must not time out behind a long queue.
-        """
-        ahead = [other for other, queued in self._queued.items() if queued < ident and self._worker.waiting(queued)]
-        return sum(self._probe_deadline(other, *self._plan.calls[other]) for other in ahead)
 
     def _queue_from(self, key: str | None) -> None:
         """Queue this probe and every later planned one: the worker computes ahead while we check.

@@ -97,10 +97,6 @@ class PortableWorker:
         self._queue({"op": "probe", "id": self._next_id, "probe": probe, "args": args})
         return self._next_id
 
-    def waiting(self, ident: int) -> bool:
-        """Whether ``ident`` (asked, and not yet collected with ``result``) still has no reply."""
-        return ident not in self._replies
-
     def result(self, ident: int, timeout: float) -> dict:
         self._wait(lambda: ident in self._replies, timeout, "testing")
         with self._changed:

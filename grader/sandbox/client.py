@@ -285,10 +285,6 @@ class Worker:
     def call(self, probe: str, args: dict, timeout: float) -> dict:
         return self.result(self.submit(probe, args), timeout)
 
-    def waiting(self, ident: int) -> bool:
-        """Whether ``ident`` was asked and its reply has not arrived yet."""
-        return ident in self._pending
-
     @property
     def alive(self) -> bool:
         return self._sock is not None
