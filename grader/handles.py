@@ -6,6 +6,7 @@ once as "run this probe on both, compare in the trusted process".
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import time
 from types import ModuleType
@@ -204,9 +205,10 @@ class StudentHandle:
             self._start()
         if key not in self._queued:
             self._queue_from(key)
+        ahead = list(itertools.takewhile(lambda queued: queued != key, self._queued))
         ident = self._queued.pop(key)
         self._answered.add(key)
-        deadline = self._probe_deadline(key, name, args)
+        deadline = self._probe_deadline(key, name, args, ahead)
         reply = self._timed(lambda budget: self._worker.result(ident, min(budget, deadline)))
         if reply.get("ok"):
             value = reply.get("value")
@@ -218,10 +220,18 @@ class StudentHandle:
         raise StudentError(*error_fields(reply.get("error")), name,
                            self.submission.cell_number(cell) if cell is not None else None)
 
-    def _probe_deadline(self, key: str, name: str, args: dict) -> float:
+    def _probe_deadline(self, key: str, name: str, args: dict, ahead: list[str]) -> float:
+        """max(floor, factor x the reference's time), counting the calls the worker runs first.
+
+        ``ahead`` are calls queued before this one and not yet collected: usually none, but a call
+        a second test makes again (already answered once) is queued behind every call the worker
+        was given to compute ahead, training runs included, and it waits for them all.
+        """
         reference = self._reference.seconds(key, name, args) if self._reference is not None else None
         if reference is None:  # a handout without recorded timings: the test limit alone
             return self._test_seconds
+        for earlier in ahead:
+            reference += self._reference.seconds(earlier, *self._plan.calls[earlier]) or 0.0
         deadline = max(self._floor, self._factor * reference)
         # A submission that has already run out of time twice is hanging, not slow: a correct one,
         # however slow, never does. Its later probes get a quarter of the deadline, so ten tests
