@@ -98,6 +98,22 @@ def _zygote_of(pid: str) -> int | None:
     return found
 
 
+def _session_of(pid: int, sessions: set[int]) -> int | None:
+    """The grading process among ``sessions`` that ``pid`` descends from, if any."""
+    current = str(pid)
+    for _ in range(32):
+        if int(current) in sessions:
+            return int(current)
+        try:
+            text = Path("/proc", current, "stat").read_text()
+        except OSError:
+            return None
+        current = text[text.rindex(")") + 2:].split()[1]
+        if current in ("0", "1"):
+            return None
+    return None
+
+
 def _class(folder: Path) -> Path:
     folder.mkdir()
     for number in range(6):
@@ -112,21 +128,25 @@ def test_two_batches_at_once_never_share_a_uid_and_score_alike():
     work = Path(tempfile.mkdtemp(prefix="grader-sessions-", dir="/var/tmp"))
     try:
         classes = [_class(work / f"class{n}") for n in (1, 2)]
-        seen: dict[int, set[int]] = {}  # sandbox uid -> zygotes whose workers ran as it
+        # Sandbox uid -> the batches whose workers ran as it. Only these two batches count: other
+        # sessions may be grading on this machine, and one batch may start more than one zygote.
+        seen: dict[int, set[int]] = {}
         overlap = [False]
         done = threading.Event()
+        batches: set[int] = set()
 
         def watch() -> None:
             while not done.is_set():
-                zygotes = set()
+                running = set()
                 for pid in (p for p in os.listdir("/proc") if p.isdigit()):
                     uid = _uid(pid)
                     if uid is not None and UID_FIRST <= uid < UID_FIRST + UID_RANGES * UID_RANGE_SIZE:
                         zygote = _zygote_of(pid)
-                        if zygote is not None:
-                            seen.setdefault(uid, set()).add(zygote)
-                            zygotes.add(zygote)
-                overlap[0] |= len(zygotes) >= 2
+                        batch = _session_of(zygote, batches) if zygote is not None else None
+                        if batch is not None:
+                            seen.setdefault(uid, set()).add(batch)
+                            running.add(batch)
+                overlap[0] |= len(running) >= 2
                 time.sleep(0.02)
 
         watcher = threading.Thread(target=watch)
@@ -134,12 +154,13 @@ def test_two_batches_at_once_never_share_a_uid_and_score_alike():
         runs = [subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(folder), "-a", "stage1_autodiff",
                                   "-o", str(work / f"out{n}"), "-j", "1"], cwd=ROOT, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True) for n, folder in enumerate(classes, start=1)]
+        batches.update(run.pid for run in runs)
         outputs = [run.communicate(timeout=600) for run in runs]
         done.set()
         watcher.join()
         assert [run.returncode for run in runs] == [0, 0], outputs
         assert overlap[0], "the two batches never had workers at the same time: the test proves nothing"
-        shared = {uid: zygotes for uid, zygotes in seen.items() if len(zygotes) > 1}
+        shared = {uid: owners for uid, owners in seen.items() if len(owners) > 1}
         assert not shared, f"uids used by workers of two sessions: {shared}"
         scores = [(work / f"out{n}" / "scores.csv").read_text(encoding="utf-8") for n in (1, 2)]
         assert scores[0] == scores[1]
