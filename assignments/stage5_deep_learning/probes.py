@@ -368,22 +368,16 @@ def _predict(mod, model, xs):
         return np.array([float(model(np.array([[x]])).data.ravel()[0]) for x in xs])
 
 
-def train_simple_rnn(mod, series, weights, lr, bptt_length, cap):
-    """Step 59: SimpleRNN trained on ``series`` one point at a time with truncated BPTT and SGD.
-
-    Returns the loss of every window, the graph size at every window's end, and the predictions
-    for the series afterwards (without grad).
-    """
-    model = _sequence_model(mod, "RNN", len(weights["rnn/h2h/W"]))
-    _set_linears(model, weights)
-    optimizer = mod.SGD(lr).setup(model)
-    xs, ts = np.asarray(series)[:-1], np.asarray(series)[1:]
+def _truncated_bptt(mod, model, optimizer, batches, bptt_length, cap, last=None):
+    """The training loop of steps 59-60: the loss sums up; every ``bptt_length`` batches (and at batch
+    ``last``) backward, unchain_backward and an update. Returns the loss and the graph size at each
+    update, and the number of batches; stops once the graph holds more than ``cap`` functions."""
     model.reset_state()
     loss, count, losses, sizes = 0, 0, [], []
-    for x, t in zip(xs, ts):
-        loss += mod.mean_squared_error(model(np.array([[x]])), np.array([[t]]))
+    for x, t in batches:
+        loss += mod.mean_squared_error(model(x), t)
         count += 1
-        if count % bptt_length == 0 or count == len(xs):
+        if count % bptt_length == 0 or count == last:
             sizes.append(_graph(loss))
             model.cleargrads()
             loss.backward()
@@ -392,7 +386,21 @@ def train_simple_rnn(mod, series, weights, lr, bptt_length, cap):
             losses.append(float(loss.data))
             if sizes[-1] > cap:
                 break
-    return {"losses": np.array(losses), "sizes": sizes, "predicted": _predict(mod, model, xs[:PREDICTED])}
+    return np.array(losses), sizes, count
+
+
+def train_simple_rnn(mod, series, weights, lr, bptt_length, cap):
+    """Step 59: SimpleRNN trained on ``series`` one point at a time with truncated BPTT and SGD.
+
+    Returns the loss of every window, the graph size at every window's end, and the predictions
+    for the series afterwards (without grad).
+    """
+    model = _sequence_model(mod, "RNN", len(weights["rnn/h2h/W"]))
+    _set_linears(model, weights)
+    xs, ts = np.asarray(series)[:-1], np.asarray(series)[1:]
+    batches = ((np.array([[x]]), np.array([[t]])) for x, t in zip(xs, ts))
+    losses, sizes, _ = _truncated_bptt(mod, model, mod.SGD(lr).setup(model), batches, bptt_length, cap, len(xs))
+    return {"losses": losses, "sizes": sizes, "predicted": _predict(mod, model, xs[:PREDICTED])}
 
 
 class _Series:
@@ -412,23 +420,9 @@ def train_better_rnn(mod, series, weights, lr, bptt_length, batch_size, cap):
     """Step 60: BetterRNN (an LSTM) trained on ``series`` in batches from SeqDataLoader."""
     model = _sequence_model(mod, "LSTM", len(weights["rnn/h2f/W"]))
     _set_linears(model, weights)
-    optimizer = mod.SGD(lr).setup(model)
     loader = mod.SeqDataLoader(_Series(series), batch_size=batch_size)
-    model.reset_state()
-    loss, count, losses, sizes = 0, 0, [], []
-    for x, t in loader:
-        loss += mod.mean_squared_error(model(x), t)
-        count += 1
-        if count % bptt_length == 0:
-            sizes.append(_graph(loss))
-            model.cleargrads()
-            loss.backward()
-            loss.unchain_backward()
-            optimizer.update()
-            losses.append(float(loss.data))
-            if sizes[-1] > cap:
-                break
-    return {"losses": np.array(losses), "sizes": sizes, "batches": count,
+    losses, sizes, count = _truncated_bptt(mod, model, mod.SGD(lr).setup(model), loader, bptt_length, cap)
+    return {"losses": losses, "sizes": sizes, "batches": count,
             "predicted": _predict(mod, model, np.asarray(series)[:PREDICTED])}
 
 

@@ -36,19 +36,30 @@ def _out_size(size, kernel, stride, pad):
     return (size + 2 * pad - kernel) // stride + 1
 
 
-def _naive_patches(x, kernel, stride, pad):
-    """(N, C, KH, KW, OH, OW): the value under each filter cell at each output place (0 in the padding)."""
+def _cells(shape, kernel, stride, pad):
+    """Every (kh, kw, oh, ow, row, column): filter cell (kh, kw) at output place (oh, ow) reads pixel
+    (row, column) of the image, for each pixel inside it (the padding is zeros and never read)."""
     (KH, KW), (SH, SW), (PH, PW) = _pairs(kernel), _pairs(stride), _pairs(pad)
-    N, C, H, W = x.shape
-    OH, OW = _out_size(H, KH, SH, PH), _out_size(W, KW, SW, PW)
-    patches = np.zeros((N, C, KH, KW, OH, OW))
-    for oh in range(OH):
-        for ow in range(OW):
+    H, W = shape[2:]
+    for oh in range(_out_size(H, KH, SH, PH)):
+        for ow in range(_out_size(W, KW, SW, PW)):
             for kh in range(KH):
                 for kw in range(KW):
                     row, column = oh * SH + kh - PH, ow * SW + kw - PW
                     if 0 <= row < H and 0 <= column < W:
-                        patches[:, :, kh, kw, oh, ow] = x[:, :, row, column]
+                        yield kh, kw, oh, ow, row, column
+
+
+def _patches_shape(shape, kernel, stride, pad):
+    (KH, KW), (SH, SW), (PH, PW) = _pairs(kernel), _pairs(stride), _pairs(pad)
+    return (*shape[:2], KH, KW, _out_size(shape[2], KH, SH, PH), _out_size(shape[3], KW, SW, PW))
+
+
+def _naive_patches(x, kernel, stride, pad):
+    """(N, C, KH, KW, OH, OW): the value under each filter cell at each output place (0 in the padding)."""
+    patches = np.zeros(_patches_shape(x.shape, kernel, stride, pad))
+    for kh, kw, oh, ow, row, column in _cells(x.shape, kernel, stride, pad):
+        patches[:, :, kh, kw, oh, ow] = x[:, :, row, column]
     return patches
 
 
@@ -57,21 +68,11 @@ def _as_matrix(patches):
     return patches.transpose(0, 4, 5, 1, 2, 3).reshape(N * OH * OW, C * KH * KW)
 
 
-def _naive_col2im(col, shape, kernel, stride, pad, to_matrix):
-    """The adjoint of _naive_patches: every patch value added back to the pixel it came from."""
-    (KH, KW), (SH, SW), (PH, PW) = _pairs(kernel), _pairs(stride), _pairs(pad)
-    N, C, H, W = shape
-    OH, OW = _out_size(H, KH, SH, PH), _out_size(W, KW, SW, PW)
-    if to_matrix:
-        col = col.reshape(N, OH, OW, C, KH, KW).transpose(0, 3, 4, 5, 1, 2)
+def _naive_col2im(col, shape, kernel, stride, pad):
+    """The adjoint of _naive_patches: every patch value (N, C, KH, KW, OH, OW) added back to its pixel."""
     image = np.zeros(shape)
-    for oh in range(OH):
-        for ow in range(OW):
-            for kh in range(KH):
-                for kw in range(KW):
-                    row, column = oh * SH + kh - PH, ow * SW + kw - PW
-                    if 0 <= row < H and 0 <= column < W:
-                        image[:, :, row, column] += col[:, :, kh, kw, oh, ow]
+    for kh, kw, oh, ow, row, column in _cells(shape, kernel, stride, pad):
+        image[:, :, row, column] += col[:, :, kh, kw, oh, ow]
     return image
 
 
@@ -166,13 +167,12 @@ def test_im2col_matches_naive_patches(student, reference):
 def test_col2im_adds_patches_back(student, reference):
     """col2im adds every patch value back to its pixel (overlaps accumulate, padding dropped)"""
     for number, (shape, kernel, stride, pad) in enumerate(IM2COL_CASES):
-        patches_shape = _naive_patches(np.zeros(shape), kernel, stride, pad).shape
-        col = _rng(200 + number).standard_normal(patches_shape)
+        col = _rng(200 + number).standard_normal(_patches_shape(shape, kernel, stride, pad))
         for to_matrix in (False, True):
             given = _as_matrix(col) if to_matrix else col
             got = student.probe("col2im", col=given, input_shape=list(shape), kernel_size=_as_arg(kernel),
                                 stride=_as_arg(stride), pad=_as_arg(pad), to_matrix=to_matrix)
-            want = _naive_col2im(col, shape, kernel, stride, pad, False)
+            want = _naive_col2im(col, shape, kernel, stride, pad)
             check_array(got, _described(want), "col2im(col, ...).data", dtype=False)
 
 
@@ -186,7 +186,7 @@ def test_im2col_col2im_backward(student, reference):
         gy = rng.standard_normal(_naive_patches(x, kernel, stride, pad).shape)
         args = {"kernel_size": _as_arg(kernel), "stride": _as_arg(stride), "pad": _as_arg(pad), "to_matrix": False}
         got = student.probe("im2col_grad", x=x, gy=gy, **args)
-        check_array(got, _described(_naive_col2im(gy, shape, kernel, stride, pad, False)), "x.grad of im2col",
+        check_array(got, _described(_naive_col2im(gy, shape, kernel, stride, pad)), "x.grad of im2col",
                     dtype=False)
         got = student.probe("col2im_grad", col=gy, gy=x, input_shape=list(shape), **args)
         check_array(got, _described(_naive_patches(x, kernel, stride, pad)), "col.grad of col2im", dtype=False)
@@ -301,7 +301,7 @@ def test_pooling_backward_goes_to_the_argmax(student, reference):
         N, C, KH, KW, OH, OW = patches.shape
         flat = patches.reshape(N, C, KH * KW, OH, OW)
         routed = (flat == flat.max(axis=2, keepdims=True)) * gy[:, :, None]
-        want = _naive_col2im(routed.reshape(patches.shape), shape, kernel, stride, pad, False)
+        want = _naive_col2im(routed.reshape(patches.shape), shape, kernel, stride, pad)
         got = student.probe("pooling_grad", x=x, gy=gy, kernel_size=_as_arg(kernel), stride=_as_arg(stride),
                             pad=_as_arg(pad))
         check_true(got["array"] is None or np.count_nonzero(got["array"]) <= np.count_nonzero(want),
