@@ -113,6 +113,17 @@ def pooling(mod, x, kernel_size, stride, pad):
     return _data(mod.pooling(x, _size(kernel_size), _size(stride), _size(pad)))
 
 
+def pooling_numerical(mod, x, gy, kernel_size, stride, pad, eps):
+    """Central differences of sum(pooling(x) * gy) along every element of x."""
+    source = np.array(x, dtype=float)
+
+    def loss():
+        with mod.no_grad():
+            return float((mod.pooling(source, _size(kernel_size), _size(stride), _size(pad)).data * gy).sum())
+
+    return describe(_central(loss, source, eps))
+
+
 def pooling_grad(mod, x, gy, kernel_size, stride, pad):
     source = mod.Variable(np.asarray(x))
     _backprop(mod, mod.pooling(source, _size(kernel_size), _size(stride), _size(pad)), gy)
@@ -437,5 +448,5 @@ def seq_loader(mod, length, batch_size, epochs):
 
 PROBES = {probe.__name__: probe for probe in (
     im2col, col2im, im2col_grad, col2im_grad, conv2d, conv2d_grads, conv2d_numerical, pooling, pooling_grad,
-    conv2d_layer, dropout, test_mode, saved_weights, loaded_weights, unchain, bptt_graph, rnn_steps, lstm_steps,
-    rnn_grads, train_simple_rnn, train_better_rnn, seq_loader)}
+    pooling_numerical, conv2d_layer, dropout, test_mode, saved_weights, loaded_weights, unchain, bptt_graph,
+    rnn_steps, lstm_steps, rnn_grads, train_simple_rnn, train_better_rnn, seq_loader)}

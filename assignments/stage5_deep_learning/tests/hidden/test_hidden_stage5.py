@@ -293,7 +293,7 @@ def test_pooling_matches_naive_max(student, reference):
 @pytest.mark.needs("MaxPooling2D.backward")
 @pytest.mark.uses("MaxPooling2D.forward", "im2col_array", "col2im_array")
 def test_pooling_backward_goes_to_the_argmax(student, reference):
-    """pooling's x.grad: each window's gy goes to its maximum only (overlaps add up)"""
+    """pooling's x.grad: each window's gy goes to its maximum only (overlaps add up), as central differences say"""
     for number, (shape, kernel, stride, pad) in enumerate(POOL_CASES):
         x = _distinct(800 + number, shape, 1.0 if pad else -3.0)
         gy = _rng(850 + number).standard_normal(_naive_pool(x, kernel, stride, pad).shape)
@@ -307,6 +307,9 @@ def test_pooling_backward_goes_to_the_argmax(student, reference):
         check_true(got["array"] is None or np.count_nonzero(got["array"]) <= np.count_nonzero(want),
                    "check.pooling_every_cell", "x.grad of pooling")
         check_array(got, _described(want), "x.grad of pooling", dtype=False)
+        estimate = reference.probe("pooling_numerical", x=x, gy=gy, kernel_size=_as_arg(kernel), stride=_as_arg(stride),
+                                   pad=_as_arg(pad), eps=1e-4)
+        check_array(got, estimate, "x.grad of pooling vs numerical_diff", dtype=False, rtol=1e-4, atol=1e-6)
 
 
 # ---- dropout and test mode ----------------------------------------------------------------------
