@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from grader.i18n import Message
+from grader.npz import NAME, NpzError, read_npz
 from grader.replies import DTYPE_NAMES, SHOWN_TYPES, Uncheckable, is_description, shown_type
 
 
@@ -98,3 +99,21 @@ def check_true(condition: bool, key: str, what: str) -> None:
     in the grader's catalogue (``check.*``), so it reads the same in every language."""
     if not condition:
         raise CheckFailure(Message(key, {"what": what}))
+
+
+def check_npz(got: object, want_shapes: dict[str, tuple], what: str) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file a probe sent back as bytes, read only by ``grader.npz`` (no pickle,
+    bounded), holding exactly the names in ``want_shapes`` with those shapes."""
+    try:
+        arrays = read_npz(got)
+    except NpzError as exc:
+        raise CheckFailure(Message("check.npz_unreadable", {"what": what}), Message("check.npz_why", {"why": str(exc)}))
+    if set(arrays) != set(want_shapes):
+        # Names were checked against grader.npz.NAME: plain parameter paths, safe to show.
+        shown = sorted(name for name in arrays if NAME.fullmatch(name))[:32]
+        raise CheckFailure(Message("check.npz_names", {"what": what}),
+                           Message("check.equal_detail", {"got": repr(shown), "expected": repr(sorted(want_shapes))}))
+    for name, shape in want_shapes.items():
+        if arrays[name].shape != tuple(shape):
+            raise CheckFailure(Message("check.wrong_shape", {"what": f"{what}[{name!r}]"}))
+    return arrays

@@ -175,7 +175,7 @@ def _public_answers(assignment: Assignment) -> tuple[dict[str, str], dict]:
 # (``tests/test_handout.py`` parses them as 3.9; .ci/handout-pythons installs them under it).
 CHECK_MODULES = ("__init__", "advice", "archives", "assignment", "binding", "checks", "cli", "compat", "errors",
                  "grading", "handles", "hints/__init__", "hints/book", "hints/catalogue", "hints/record", "i18n",
-                 "layout", "mutants", "notebook", "plugin", "portable", "replies", "results", "review", "runner",
+                 "layout", "mutants", "notebook", "npz", "plugin", "portable", "replies", "results", "review", "runner",
                  "selfcheck", "submission", "summary", "variants", "wire", "sandbox/__init__", "sandbox/child",
                  "sandbox/client", "sandbox/imports", "sandbox/interpreter", "sandbox/layers", "sandbox/watch",
                  "sandbox/zygote")

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from grader import wire
+from grader.assignment import load_assignment
 from grader.checks import CheckFailure, check_array, check_equal, check_variable
+from grader.grading import grade_files
 from grader.handles import StudentError
 from grader.i18n import Message
 from grader.plugin import student_error_message
@@ -360,3 +362,64 @@ def test_signs_are_kept_bounded_and_only_with_the_nonce(fake):
     assert fake.worker.signs == [{"kind": "frames", "file": "dezero/core.py", "line": 42, "cell": None},
                                  {"kind": "?", "file": None, "line": None, "cell": None}]
     assert fake.worker.untagged == 1
+
+
+# ---- deadlines count the calls the worker answers first ------------------------------------------
+
+QUEUE_REFERENCE = '''import time
+
+
+def fast(x):
+    return x
+
+
+def slow(x):
+    time.sleep(0.3)
+    return x
+'''
+QUEUE_PROBES = '''
+def fast(mod, x):
+    return mod.fast(x)
+
+
+def slow(mod, x):
+    return mod.slow(x)
+
+
+PROBES = {"fast": fast, "slow": slow}
+'''
+QUEUE_HIDDEN = '''from grader.checks import check_equal
+
+
+def test_a_fast_then_another(student, reference):
+    check_equal(student.probe("fast", x=1), reference.probe("fast", x=1), "fast(1)")
+    check_equal(student.probe("fast", x=2), reference.probe("fast", x=2), "fast(2)")
+
+
+def test_slow_ones(student, reference):
+    for x in range(6):
+        check_equal(student.probe("slow", x=x), reference.probe("slow", x=x), "slow(x)")
+'''
+
+
+@pytest.mark.e2e
+def test_a_call_the_plan_did_not_foresee_waits_for_the_queue_ahead_of_it(tmp_path):
+    """The first submission stops test_a at its first call, so the plan sends the six slow calls ahead
+    of the second call of test_a (1.8 s of work queued before it): its deadline must count them, or a
+    correct submission fails by time (the 1 s floor) through no fault of its own."""
+    from grader.authoring import scaffold
+
+    scaffold(tmp_path, "queue_demo")
+    folder = tmp_path / "assignments" / "queue_demo"
+    (tmp_path / "reference" / "queue_demo.py").write_text(QUEUE_REFERENCE, encoding="utf-8")
+    (folder / "probes.py").write_text(QUEUE_PROBES, encoding="utf-8")
+    (folder / "tests" / "hidden" / "test_hidden_queue.py").write_text(QUEUE_HIDDEN, encoding="utf-8")
+    config = (folder / "assignment.toml").read_text(encoding="utf-8")
+    (folder / "assignment.toml").write_text(config.split("[points]")[0] + "[points]\ntest_a_fast_then_another = 1\n"
+                                            "test_slow_ones = 1\n", encoding="utf-8")
+    stops_early, correct = tmp_path / "a_stops_early.py", tmp_path / "b_correct.py"
+    stops_early.write_text(QUEUE_REFERENCE.replace("def fast(x):\n    return x", "def fast(x):\n    return -1"))
+    correct.write_text(QUEUE_REFERENCE, encoding="utf-8")
+    first, second = grade_files(load_assignment(str(folder)), [stops_early, correct])
+    assert first["score"] == 1
+    assert second["score"] == second["max_score"] == 2, [t["output"] for t in second["tests"]]

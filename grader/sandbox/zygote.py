@@ -33,6 +33,9 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy loads, or a tight RLIMIT_AS can deadlock OpenBLAS
 
 import numpy  # noqa: E402,F401  - warm: every worker inherits it
+# numpy 2 loads numpy.random on first use; stage 5's given code draws weights with it at once, and a
+# virtual environment under /tmp is hidden by the sandbox's private /tmp, where that first use would fail.
+import numpy.random  # noqa: E402,F401
 
 from grader import wire  # noqa: E402
 from grader.binding import ProbeFile, load_probes  # noqa: E402
