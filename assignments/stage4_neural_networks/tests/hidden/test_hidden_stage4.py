@@ -359,7 +359,8 @@ def test_dataset_items_and_length(student, reference):
             check_array(x, wx, "dataset[i][0]", dtype=False)
             if wt is None:
                 check_equal(t, None, "dataset[i][1] of a dataset without labels")
-            else:
+            else:  # (x, None) from a dataset with labels is a wrong answer, not an unreadable one
+                check_true(t is not None, "check.wrong", "dataset[i][1] of a dataset with labels")
                 check_array(t, wt, "dataset[i][1]", dtype=False)
 
 
