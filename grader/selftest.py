@@ -191,12 +191,14 @@ def run_selftest(assignment: Assignment, list_unnamed: bool = False, jobs: int |
     report = mutation_report(assignment, mutants, recordings)
     for line in report.lines():
         print(line)
+    book = build_book({name: recordings[name] for name in [REFERENCE, *(bug.name for bug in bugs)]},
+                      book_key(assignment))
+    # Saved before the parts are graded: that batch looks the book up, and finding none it would grade
+    # every known bug a second time to record it.
+    save_book(book, assignment)
     isolation = parts_report(assignment, jobs)
     for line in isolation.lines():
         print(line)
-    book = build_book({name: recordings[name] for name in [REFERENCE, *(bug.name for bug in bugs)]},
-                      book_key(assignment))
-    save_book(book, assignment)  # grading sessions find it and need not record it again
     hints = hint_report(book, bugs, recordings, assignment.selftest.hint_threshold,
                         {label: recordings[label] for label in correct},
                         frozenset(set(mutant_hints(assignment.root)) - {m.id for m in mutants}))

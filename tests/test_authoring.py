@@ -132,7 +132,8 @@ def test_new_refuses_bad_ids_and_existing_assignments(tmp_path):
 
 
 @pytest.mark.e2e
-def test_from_grader_new_to_graded_submissions_handout_and_gradescope_zip(tmp_path, capsys):
+def test_from_grader_new_to_graded_submissions_handout_and_gradescope_zip(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRADER_CACHE", str(tmp_path / "cache"))  # no answer book recorded before
     assert main(["new", "mul_demo", "--title", "Implement Mul", "--root", str(tmp_path)]) == 0
     folder = tmp_path / "assignments" / "mul_demo"
     # The fresh scaffold loads, and selftest says what is missing, in the order to write it.
@@ -148,7 +149,8 @@ def test_from_grader_new_to_graded_submissions_handout_and_gradescope_zip(tmp_pa
     # No hint yet: selftest counts the wrong-answer fingerprints and lists them for hints.toml.
     capsys.readouterr()
     assert main(["selftest", "-a", str(folder), "--unnamed"]) == 1
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "recording the known bugs' answers" not in err  # selftest grades each known bug once, not twice
     assert "hints: 0 of 10 fingerprints named" in out and all(f"unnamed: {mutant}" in out for mutant in HINTS)
     with open(folder / "hints.toml", "a", encoding="utf-8") as hints:
         for mutant, (en, ko) in HINTS.items():
