@@ -133,6 +133,8 @@ def _parser() -> argparse.ArgumentParser:
         _assignment_option(sub)
         sub.set_defaults(handler=handler)
 
+    _serve_command(commands)
+
     new = commands.add_parser("new", help="scaffold a new assignment (config, probes, tests, messages, reference)")
     new.add_argument("id", help="the assignment id: lowercase letters, digits and _")
     new.add_argument("--title", help="the title students see (default: from the id)")
@@ -155,6 +157,32 @@ def _parser() -> argparse.ArgumentParser:
         _assignment_option(sub)
         sub.set_defaults(handler=handler)
     return parser
+
+
+def _serve_command(commands) -> None:
+    serve = commands.add_parser(
+        "serve", help="a live LTI 1.3 tool: students upload, get their result in seconds, the score goes to the LMS",
+        description="Run the grading service (docs/serve.md). Needs the serve extra: pip install '.[serve]'.")
+    serve.add_argument("--config", type=Path, help="serve.toml: data folder, database, queue, LMS platforms")
+    serve.add_argument("--data", type=Path, help="folder for the database, the tool's key and secrets "
+                                                 "(overrides the config's)")
+    serve.add_argument("--demo", action="store_true",
+                       help="a demo course with every installed assignment; prints 'student token: T' per demo "
+                            "student and 'instructor token: T' (without --data: a fresh temporary folder)")
+    serve.add_argument("--demo-students", type=int, default=2, help="how many demo students (default 2)")
+    serve.add_argument("--demo-rate", type=int, help="the demo's uploads per student per window (default: the "
+                                                     "config's, 10 per 10 minutes)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1; behind a proxy keep it local)")
+    serve.add_argument("--port", type=int, help="port (default 8000; 0: any free port, printed)")
+    serve.add_argument("--workers", type=int, help="grading processes to start (default 2)")
+    serve.add_argument("--queue", help="'embedded' (default: the database's job table) or redis://HOST:PORT/DB "
+                                       "(Celery on Redis, for workers on other machines)")
+    serve.add_argument("--database", help="SQLAlchemy URL (default: SQLite in the data folder; "
+                                          "postgresql://user:password@host/db)")
+    serve.add_argument("--base-url", help="the public address students reach (https://… behind a reverse proxy)")
+    serve.add_argument("--worker", action="store_true",
+                       help="only grading processes, pulling jobs from --queue and --database (another machine)")
+    serve.set_defaults(handler=_serve)
 
 
 def _check_command(commands) -> None:
@@ -521,6 +549,16 @@ def _finish_upload(report, outdir: Path, name: str, dry_run: bool) -> int:
               "emails, or grade the LMS's own download", file=sys.stderr)
         return 2
     return 1 if report.count("failed") else 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from grader.serve.main import missing_libraries, run
+
+    missing = missing_libraries()
+    if missing:
+        raise GraderError(f"grader serve needs the service's libraries ({', '.join(missing)} missing): "
+                          "pip install 'dezero-autograder[serve]' (from the kit's folder: pip install '.[serve]')")
+    return run(args)
 
 
 def _new(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from grader.i18n import choose_language
 from grader.results import build_result, now, validate
 from grader.review import review_reasons
 from grader.runner import Session
-from grader.submission import Submission, load_submission
+from grader.submission import Submission, load_submission, load_upload
 
 Loaded = Union[Submission, SubmissionError]
 
@@ -23,6 +23,11 @@ Loaded = Union[Submission, SubmissionError]
 def load_or_error(path: Path, assignment: Assignment) -> Loaded:
     """A submission, or the SubmissionError that says why it cannot be graded (scores 0)."""
     return contained(lambda: load_submission(path, assignment.template_name, assignment.load_package), str(path))
+
+
+def upload_or_error(name: str, data: bytes, assignment: Assignment) -> Loaded:
+    """An uploaded file's submission (``grader serve``), or the SubmissionError that says why not."""
+    return contained(lambda: load_upload(name, data, assignment.template_name, assignment.load_package), name)
 
 
 def contained(load: Callable[[], Submission], label: str) -> Loaded:

@@ -11,6 +11,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 from grader.errors import GraderError
@@ -145,26 +146,37 @@ def csv_text(value: object) -> str:
 # ---- report.html -------------------------------------------------------------------------
 
 def write_report(results: list[dict], rows: list[dict], path: Path, title: str) -> None:
+    body = [f"<h1>{html.escape(title)}</h1>", *report_sections(results, rows)]
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>" + html.escape(title) +
+            "</title><style>" + PAGE_CSS + REPORT_CSS + "</style></head><body>" + "\n".join(body) +
+            MATRIX_SCRIPT + "</body></html>\n")
+    path.write_text(page, encoding="utf-8")
+
+
+PAGE_CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}"
+            ".error,.missing{color:#b00}")
+
+
+def report_sections(results: list[dict], rows: list[dict],
+                    student_link: Callable[[dict], str | None] | None = None) -> list[str]:
+    """The report's sections as HTML, in order; ``student_link(row)`` is each student's link
+    (default: their results/<student>.json next to report.html). ``grader serve`` shows the same
+    sections live, linking to its own pages."""
     graded = [r for r in results if r["extra_data"]["status"] == "graded"]
     problems = [r for r in rows if r["status"] in ("error", "missing")]
     timeouts = [r for r in results if any("did not finish" in e or "time limit" in e for e in r["extra_data"].get("events", []))]
     max_score = results[0]["max_score"] if results else 0
-    body = [
-        f"<h1>{html.escape(title)}</h1>", provenance_html(results),
+    return [
+        provenance_html(results),
         f"<p>{class_summary(rows)} {score_denominator(graded, results, max_score)}</p>",
         "<h2>Score distribution</h2>", histogram_svg([r["score"] for r in graded], max_score),
         "<h2>Pass rate per test</h2>", pass_rate_table(results),
         "<h2>Who failed what</h2>", matrix_html(results),
         "<h2>Errors, timeouts and missing submissions</h2>", _problem_table(problems, timeouts, _warnings(results)),
         "<h2>To review by hand / 직접 검토할 제출물</h2>", _review_table(rows),
-        "<h2>Students</h2>", _student_table(sorted(rows, key=student_sort_key)),
+        "<h2>Students</h2>", _student_table(sorted(rows, key=student_sort_key), student_link or _result_file),
     ]
-    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>" + html.escape(title) +
-            "</title><style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}"
-            ".error,.missing{color:#b00}" + REPORT_CSS + "</style></head><body>" + "\n".join(body) +
-            MATRIX_SCRIPT + "</body></html>\n")
-    path.write_text(page, encoding="utf-8")
 
 
 # ---- report.html: provenance, summary, pass rates, the student x test matrix (issue 14) ----------
@@ -368,11 +380,16 @@ def _review_table(rows: list[dict]) -> str:
             f"<table><tr><th>student</th><th>score</th><th>why / 사유</th></tr>{cells}</table>")
 
 
-def _student_table(rows: list[dict]) -> str:
+def _result_file(row: dict) -> str | None:
+    return f"results/{row['student']}.json" if row["status"] != "missing" else None
+
+
+def _student_table(rows: list[dict], student_link: Callable[[dict], str | None]) -> str:
     cells = []
     for row in rows:
-        link = (f"<a href='results/{html.escape(row['student'])}.json'>{html.escape(row['student'])}</a>"
-                if row["status"] != "missing" else html.escape(row["student"]))
+        href = student_link(row)
+        link = (f"<a href='{html.escape(href)}'>{html.escape(row['student'])}</a>" if href
+                else html.escape(row["student"]))
         cells.append(f"<tr><td>{link}</td><td>{html.escape(str(row.get('name', '')))}</td>"
                      f"<td>{_cell(row['score'])} / {_cell(row['max_score'])}</td>"
                      f"<td class='{row['status']}'>{row['status']}{' (review)' if row.get('review') else ''}</td></tr>")

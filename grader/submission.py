@@ -63,6 +63,21 @@ def load_submission(path: Path, preferred_stem: str | None = None, package: str 
     return select(files, preferred_stem, str(path), package)
 
 
+def load_upload(name: str, data: bytes, preferred_stem: str | None = None, package: str | None = None) -> Submission:
+    """An uploaded file's bytes, read as ``load_submission`` reads that file from disk: a .zip is
+    unzipped with the same bounded reads, a .py or .ipynb is taken as it is, both under the same caps.
+
+    ``name`` is the upload's (already sanitised) file name; it decides zip or not and labels feedback.
+    """
+    if name.lower().endswith(".zip"):
+        if len(data) > MAX_ZIP_BYTES:
+            raise SubmissionError("too_large", file=name, mib=MAX_ZIP_BYTES >> 20)
+        return select(_unzip(data, name), preferred_stem, name, package)
+    if len(data) > MAX_FILE_BYTES:
+        raise SubmissionError("too_large", file=name, mib=MAX_FILE_BYTES >> 20)
+    return select({name: data}, preferred_stem, name, package)
+
+
 def select(files: dict[str, bytes], preferred_stem: str | None, label: str, package: str | None = None) -> Submission:
     """The submission among ``files``: a file named like the template, else the package holding
     ``package`` (when the assignment accepts one), else the file ``choose`` picks."""

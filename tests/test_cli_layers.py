@@ -51,3 +51,15 @@ def test_batch_without_insecure_refuses_in_one_line_before_grading(assignment, p
     captured = capsys.readouterr()
     assert code == 2 and captured.err.startswith("grader: error: sandbox layers secrets, network are not available")
     assert not (tmp_path / "out" / "results").exists() or not list((tmp_path / "out" / "results").iterdir())
+
+
+def test_serve_refuses_to_start_without_every_layer_and_has_no_insecure(partial_sandbox, tmp_path, capsys):
+    """Students' uploads are never graded insecurely: one line before anything listens or is stored."""
+    code = cli.main(["serve", "--data", str(tmp_path / "data"), "--port", "0", "--workers", "1"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.splitlines() == [captured.err.splitlines()[0]]
+    assert captured.err.startswith("grader: error: sandbox layers secrets, network are not available")
+    assert not (tmp_path / "data").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--data", str(tmp_path / "data"), "--insecure"])

@@ -205,5 +205,18 @@ def test_kit_zipped_from_a_wheel_install_lists_every_subpackage(tmp_path, monkey
     monkeypatch.setattr(handout.resources, "files", lambda name: copy)
     files = handout.grader_kit_files()
     config = tomllib.loads(files["grader-kit/pyproject.toml"].decode())
-    assert set(config["tool"]["setuptools"]["packages"]) == {"grader", "grader.hints", "grader.lms", "grader.sandbox"}
+    assert set(config["tool"]["setuptools"]["packages"]) == {"grader", "grader.hints", "grader.lms", "grader.sandbox",
+                                                             "grader.serve"}
     assert "tenacity" in config["project"]["dependencies"]
+    assert not any("starlette" in d or "celery" in d for d in config["project"]["dependencies"]), \
+        "the service's libraries stay an extra: the autograder never runs grader serve"
+
+
+def test_the_students_kit_does_not_grow_with_grader_serve():
+    """The service is an instructor's (pip install '.[serve]'); the students' checker ships none of it."""
+    from grader.handout import check_kit_files
+
+    files = check_kit_files()
+    assert not [name for name in files if "serve" in name]
+    config = files["grader-kit/pyproject.toml"].decode()
+    assert "starlette" not in config and "optional-dependencies" not in config

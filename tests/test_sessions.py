@@ -112,20 +112,24 @@ def test_two_batches_at_once_never_share_a_uid_and_score_alike():
     work = Path(tempfile.mkdtemp(prefix="grader-sessions-", dir="/var/tmp"))
     try:
         classes = [_class(work / f"class{n}") for n in (1, 2)]
-        seen: dict[int, set[int]] = {}  # sandbox uid -> zygotes whose workers ran as it
+        # Sandbox uid -> zygotes whose workers ran as it at one same instant. A range is free again once its
+        # zygote is gone, so one uid may serve two zygotes one after the other (a batch's throwaway layer
+        # check, then its session, claim the same range); only use at the same time is shared.
+        shared: dict[int, set[int]] = {}
         overlap = [False]
         done = threading.Event()
 
         def watch() -> None:
             while not done.is_set():
-                zygotes = set()
+                zygotes, now = set(), {}
                 for pid in (p for p in os.listdir("/proc") if p.isdigit()):
                     uid = _uid(pid)
                     if uid is not None and UID_FIRST <= uid < UID_FIRST + UID_RANGES * UID_RANGE_SIZE:
                         zygote = _zygote_of(pid)
                         if zygote is not None:
-                            seen.setdefault(uid, set()).add(zygote)
+                            now.setdefault(uid, set()).add(zygote)
                             zygotes.add(zygote)
+                shared.update({uid: users for uid, users in now.items() if len(users) > 1})
                 overlap[0] |= len(zygotes) >= 2
                 time.sleep(0.02)
 
@@ -139,7 +143,6 @@ def test_two_batches_at_once_never_share_a_uid_and_score_alike():
         watcher.join()
         assert [run.returncode for run in runs] == [0, 0], outputs
         assert overlap[0], "the two batches never had workers at the same time: the test proves nothing"
-        shared = {uid: zygotes for uid, zygotes in seen.items() if len(zygotes) > 1}
         assert not shared, f"uids used by workers of two sessions: {shared}"
         scores = [(work / f"out{n}" / "scores.csv").read_text(encoding="utf-8") for n in (1, 2)]
         assert scores[0] == scores[1]

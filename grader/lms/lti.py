@@ -123,6 +123,7 @@ class LtiUploader:
         self.lineitem: str = config.lineitem
         self.score_maximum: float | None = None
         self._members: dict[str, str] | None = None
+        self._member_list: list[dict] | None = None
 
     # -- tokens
 
@@ -205,23 +206,31 @@ class LtiUploader:
         say(f"created line item {self.lineitem} ({assignment.title}, max {maximum:g})")
         return self.lineitem
 
-    def members(self) -> dict[str, str]:
-        """roster email / student number (case-folded) -> LTI user id, from the NRPS membership list."""
-        if self._members is None:
+    def member_list(self) -> list[dict]:
+        """Every member of the course as NRPS lists them (``user_id``, ``name``, ``email``, ``roles``,
+        ``status``...), following the membership container's next links as given."""
+        if self._member_list is None:
             if not self.config.memberships:
                 raise GraderError("no memberships address: give memberships, or issuer, platform and context_id "
                                   "(or user_id_column if your scores already hold LTI user ids)")
-            self._members = {}
+            found: list[dict] = []
             url, params = self.config.memberships, None
             while url:
                 response = self._get(url, NRPS_SCOPE, NRPS_MEDIA_TYPE, params)
-                for member in (response.json() or {}).get("members") or []:
-                    if not isinstance(member, dict) or not member.get("user_id"):
-                        continue
-                    for key in ("email", "lis_person_sourcedid", "user_id"):
-                        if member.get(key):
-                            self._members.setdefault(str(member[key]).casefold(), str(member["user_id"]))
-                url = response.links.get("next", {}).get("url")
+                found += [m for m in (response.json() or {}).get("members") or []
+                          if isinstance(m, dict) and m.get("user_id")]
+                url, params = response.links.get("next", {}).get("url"), None
+            self._member_list = found
+        return self._member_list
+
+    def members(self) -> dict[str, str]:
+        """roster email / student number (case-folded) -> LTI user id, from the NRPS membership list."""
+        if self._members is None:
+            self._members = {}
+            for member in self.member_list():
+                for key in ("email", "lis_person_sourcedid", "user_id"):
+                    if member.get(key):
+                        self._members.setdefault(str(member[key]).casefold(), str(member["user_id"]))
         return self._members
 
     def _user_id(self, row: dict) -> str | None:

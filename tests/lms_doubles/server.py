@@ -8,8 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Server:
     def __init__(self, handler_cls) -> None:
-        handler_cls.double = self
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
+        # A handler class of its own per server: two doubles running at once must not share one ``double``.
+        handler = type(handler_cls.__name__, (handler_cls,), {"double": self})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.requests: list[dict] = []
         self.lock = threading.Lock()
