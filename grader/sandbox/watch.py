@@ -187,7 +187,8 @@ def make_hook(report: Callable[[dict], None], workdir: str, labels: tuple[str, .
             policy.append(first)
             return kind, None
         if event == "import":
-            if policy and not any(f is policy[0] for f in (args[3] if len(args) > 3 and type(args[3]) is list else ())):
+            finders = args[3] if len(args) > 3 else None  # None when an extension module found earlier loads
+            if policy and type(finders) is list and not any(f is policy[0] for f in finders):
                 return "hooks", untrusted_on_stack(frame)  # the policy taken away (compared by identity only)
             if any(students_code(f, ("find_spec", "find_module")) for f in meta_path) or any(
                     students_code(f, ("__init__", "__call__")) for f in path_hooks):
