@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlparse
 from grader.compat import tomllib
 from grader.errors import GraderError
 from grader.sandbox import Limits
+from grader.submission import PackageShape
 
 CONFIG_NAME = "assignment.toml"
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
@@ -55,8 +56,17 @@ class Assignment:
     reference_factor: float = 100.0
     load_on_error: str = "grade_defined"  # or "zero": a .py whose module-level code raises scores 0
     selftest: SelftestSettings = SelftestSettings()
-    # [load] package: a submission may be the package holding this module ("dezero.core_simple").
-    load_package: str | None = None
+    # [load] package and modules: the package a submission may be ("dezero"; stage 2's "dezero.core_simple"
+    # means the package dezero, its probes seeing core_simple) and the modules the probes see.
+    package: PackageShape | None = None
+    # [load] setup: functions of the probes' namespace the worker calls once it is loaded, as the book's
+    # dezero/__init__.py calls setup_variable() (only while is_simple_core is True, so its complete
+    # package never calls core_simple's).
+    load_setup: tuple[str, ...] = ()
+    # [packages] allowed: third-party modules a submission may import besides numpy (and the stdlib).
+    allowed_packages: tuple[str, ...] = ()
+    # [workers] python: the interpreter workers run student code with ("3.12" or a path); None: the grader's.
+    worker_python: str | None = None
     # [parts] everywhere: the parts of the student's code every test relies on (grader.parts).
     parts_everywhere: tuple[str, ...] = ()
 
@@ -215,10 +225,11 @@ def _build(folder: Path, raw: dict) -> Assignment:
     load_on_error = str(raw.get("load", {}).get("on_error", "grade_defined"))
     if load_on_error not in LOAD_POLICIES:
         raise ValueError(f"load.on_error = '{load_on_error}' is not one of {', '.join(LOAD_POLICIES)}")
-    load_package = raw.get("load", {}).get("package")
-    if load_package is not None and not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", str(load_package)):
-        raise ValueError(f"load.package = '{load_package}' must name a module inside a package, like "
-                         "'dezero.core_simple'")
+    load = raw.get("load", {})
+    load_package = load.get("package")
+    if load.get("modules") is not None and load_package is None:
+        raise ValueError("load.modules is set without load.package: name the package they belong to")
+    package = PackageShape.configured(load_package, _names(load, "modules")) if load_package is not None else None
     test_seconds = float(limits.get("test_seconds", 10))
     floor_seconds, factor = float(limits.get("floor_seconds", 1)), float(limits.get("reference_factor", 100))
     if not 0 < floor_seconds <= test_seconds or factor < 1:
@@ -236,9 +247,45 @@ def _build(folder: Path, raw: dict) -> Assignment:
         late_policy=_late_policy(raw.get("late_policy")),
         floor_seconds=floor_seconds, reference_factor=factor, load_on_error=load_on_error,
         selftest=_selftest(raw.get("selftest", {})),
-        load_package=str(load_package) if load_package is not None else None,
+        package=package,
+        load_setup=tuple(_names(load, "setup") or ()), allowed_packages=_allowed(raw.get("packages", {})),
+        worker_python=_worker_python(raw.get("workers", {})),
         parts_everywhere=_parts_everywhere(raw.get("parts", {})),
     )
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*", re.ASCII)
+_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", re.ASCII)
+
+
+def _names(table: dict, key: str) -> list[str] | None:
+    """A list of module or function names (``load.modules``, ``load.setup``), or None when absent."""
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and _DOTTED.fullmatch(v) for v in value):
+        raise ValueError(f"load.{key} must be a list of names, like [\"dezero\", \"dezero.functions\"]")
+    return value
+
+
+def _allowed(table: dict) -> tuple[str, ...]:
+    """``[packages] allowed``: top-level module names ("matplotlib", "PIL"); numpy needs no entry."""
+    value = table.get("allowed", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and _IDENTIFIER.fullmatch(v) for v in value):
+        raise ValueError("packages.allowed must be a list of top-level module names, like [\"matplotlib\", \"PIL\"]")
+    return tuple(dict.fromkeys(v for v in value if v != "numpy"))
+
+
+def _worker_python(table: dict) -> str | None:
+    """``[workers] python``: a version of at least 3.9 ("3.12", "3.12.1") or an interpreter's path."""
+    value = table.get("python")
+    if value is None:
+        return None
+    version = re.fullmatch(r"3\.(\d+)(?:\.\d+)?", str(value))
+    if isinstance(value, str) and (version and int(version.group(1)) >= 9 or "/" in value or "\\" in value):
+        return value
+    raise ValueError(f"workers.python = '{value}' must be a Python version of at least 3.9 (\"3.12\") or the path "
+                     "of an interpreter")
 
 
 def _parts_everywhere(raw: dict) -> tuple[str, ...]:

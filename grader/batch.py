@@ -56,7 +56,7 @@ def plan_batch(input_path: Path, assignment: Assignment, outdir: Path, force: bo
 
 def load_entry(entry: Entry, assignment: Assignment) -> Loaded:
     """The entry's submission, or the SubmissionError that makes it this student's error row."""
-    return contained(lambda: select(entry.files, assignment.template_name, entry.student, assignment.load_package),
+    return contained(lambda: select(entry.files, assignment.template_name, entry.student, assignment.package),
                      entry.student)
 
 

@@ -11,11 +11,12 @@ import time
 from types import ModuleType
 from typing import Any
 
-from grader import wire
+from grader import advice, wire
 from grader.assignment import Assignment
 from grader.binding import load_probes
 from grader.errors import SubmissionError
 from grader.i18n import Message
+from grader.layout import PathMask, kit_paths
 from grader.portable import new_worker
 from grader.replies import Uncheckable, check_value, error_cell, error_evidence, error_fields
 from grader.sandbox import Worker, WorkerFailure, Zygote  # noqa: F401 - Worker: the type of _worker
@@ -26,13 +27,15 @@ class StudentError(Exception):
     """A probe raised inside the student's code; ``kind`` is the exception's type name."""
 
     def __init__(self, kind: str, message: str, where: str | None, line: int | None, probe: str = "",
-                 cell: object = None, caller: str | None = None, received: str | None = None) -> None:
+                 cell: object = None, caller: str | None = None, received: str | None = None,
+                 advice: Message | None = None) -> None:
         super().__init__(f"{where or 'your code'} raised {kind}")
         self.kind, self.message, self.where, self.line, self.probe = kind, message, where, line, probe
         self.cell = cell  # the notebook cell as Jupyter numbers it, or None
         # Evidence for a hint (grader.plugin.likely_bug), never shown: the student function that called
         # ``where``, and the kind of value ``where`` was given ("None", "numpy scalar", ...).
         self.caller, self.received = caller, received
+        self.advice = advice  # what to do about it (grader.advice), shown in place of the message
 
 
 class LoadFailure(Exception):
@@ -174,6 +177,10 @@ class StudentHandle:
         self._test_seconds, self._submission_seconds = assignment.test_seconds, assignment.submission_seconds
         self._floor, self._factor = assignment.floor_seconds, assignment.reference_factor
         self._grade_defined = assignment.load_on_error == "grade_defined"
+        self._setup = assignment.load_setup
+        self._package, self._allowed = assignment.package, assignment.allowed_packages
+        # No path of ours in feedback. No zygote: nothing will run (a submission that could not be read).
+        self._mask = PathMask(kit_paths(assignment), zygote.runtime.paths if zygote is not None else ())
         self._reference = reference
         self._timeouts = 0
         self._hidden_test = False  # until told otherwise, a test's inputs may reach the student
@@ -221,9 +228,12 @@ class StudentHandle:
             self.answers.append((key, wire.copy_value(value)))
             return value
         cell = error_cell(reply.get("error"))
+        kind, message, where, line = error_fields(reply.get("error"))
+        message = self._mask.text(message)
         caller, received = error_evidence(reply.get("error"))
-        raise StudentError(*error_fields(reply.get("error")), name,
-                           self.submission.cell_number(cell) if cell is not None else None, caller, received)
+        raise StudentError(kind, message, where, line, name,
+                           self.submission.cell_number(cell) if cell is not None else None, caller, received,
+                           advice=self._advice({"type": kind, "message": message}))
 
     def _probe_deadline(self, key: str, name: str, args: dict) -> float:
         reference = self._reference.seconds(key, name, args) if self._reference is not None else None
@@ -294,7 +304,7 @@ class StudentHandle:
             return
         self._worker = new_worker(self._zygote, self._slot, self._limits)
         try:
-            self._worker.launch(self.submission.cells, self.submission.notebook, self.submission.package)
+            self._worker.launch(self.submission.cells, self.submission.notebook, self.submission.package, self._setup)
             self._queued = {}
             self._queue_from(None)
         except WorkerFailure:
@@ -306,7 +316,7 @@ class StudentHandle:
             self.close()
             self._queued = {}
             self._worker = new_worker(self._zygote, self._slot, self._limits)
-            self._worker.launch(self.submission.cells, self.submission.notebook, self.submission.package)
+            self._worker.launch(self.submission.cells, self.submission.notebook, self.submission.package, self._setup)
         if self.next is not None:
             self.next.prestart()
             self.next = None
@@ -316,13 +326,14 @@ class StudentHandle:
         except WorkerFailure as failure:
             # Loading is deterministic: a submission that hangs or dies while loading always will.
             self._fatal = LoadFailure(Message("load.failed", {"reason": failure.message}))
-            self.load_output = bytes(self._worker.output)
+            self._keep_load_output()
             raise self._fatal from None
         # The worker's claimed "layers" are ignored: it can forge them (the runner records the session's).
         first_start, self._loaded = not self._loaded, True
         if first_start:
-            self.load_output = bytes(self._worker.output)
-            self.load_errors = ready.get("load_errors") or []
+            self._keep_load_output()
+            self.load_errors = [dict(error, message=self._mask.text(error["message"]), advice=self._advice(error))
+                                for error in ready.get("load_errors") or []]
         if self.load_errors and not submission.notebook and not self.graded_partially(ready):
             self._fatal = LoadFailure(Message("load.failed", {"reason": load_error_message(self.load_errors[0])}))
             raise self._fatal
@@ -336,15 +347,53 @@ class StudentHandle:
         defined = ready.get("defined")
         return self._grade_defined and isinstance(defined, list) and len(defined) > 0
 
+    def _keep_load_output(self) -> None:
+        """What the worker printed while loading, its paths masked (see ``grader.layout``). The bytes the
+        masks removed are taken off the count too (``close`` adds the worker's raw count), so a shorter
+        text is not reported as output left unshown."""
+        raw = bytes(self._worker.output)
+        self.load_output = self._mask.data(raw)
+        self.output_total -= len(raw) - len(self.load_output)
+
+    def _advice(self, error: dict) -> Message | None:
+        """What the student can do about a load error (see ``grader.advice``); None when it speaks for itself."""
+        submission, runtime = self.submission, self._zygote.runtime
+        if error.get("type") == "SyntaxError":
+            return advice.for_syntax(_source_of(submission, error), runtime)
+        package = self._package.name if self._package else None
+        return advice.for_error(str(error.get("type")), str(error.get("message") or ""), runtime, self._allowed,
+                                package, submission.package is not None, submission.chosen)
+
     @property
     def load_failure(self) -> Message | None:
         return self._fatal.message if isinstance(self._fatal, LoadFailure) else None
 
 
 def load_error_message(error: dict) -> Message:
-    """One error the worker reported while loading (type, line, message) as a message."""
+    """One error the worker reported while loading (type, file, line, message) as a message."""
     line = Message("load.line", {"line": error["line"]}) if error.get("line") else ""
-    text = str(error.get("message") or "")
-    if error.get("type") == "SystemExit":
-        text = ""
-    return Message("load.error", {"type": str(error.get("type")), "line": line, "message": f": {text}" if text else ""})
+    if error.get("file"):
+        line = Message("load.in_file", {"file": error["file"], "line": line})
+    text = explained(error)
+    return Message("load.error", {"type": str(error.get("type")), "line": line,
+                                  "message": Message("load.text", {"text": text}) if text else ""})
+
+
+def explained(error: dict) -> str | Message:
+    """A load error's own text with its advice (see ``StudentHandle._advice``): after the text for a
+    syntax error, in its place for an import the grader refuses or a NumPy 2 removal."""
+    text = "" if error.get("type") == "SystemExit" else str(error.get("message") or "")
+    hint = error.get("advice")
+    if hint is None:
+        return text
+    return Message("load.with_advice", {"text": text, "advice": hint}) if error.get("type") == "SyntaxError" else hint
+
+
+def _source_of(submission: Submission, error: dict) -> str:
+    """The source the error is in: the package's file, the notebook's cell, or the .py."""
+    if submission.package and error.get("file") in submission.package["files"]:
+        return submission.package["files"][error["file"]]
+    cell = error.get("cell")
+    if submission.notebook and isinstance(cell, int) and 1 <= cell <= len(submission.cells):
+        return submission.cells[cell - 1]
+    return submission.cells[0] if submission.cells else ""

@@ -148,9 +148,13 @@ def _public_config(assignment: Assignment, public_names: set[str], language: str
              *([f"language = {json.dumps(language)}"] if language else []), "", "[limits]"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in limits.items()]
     lines += ["", "[load]", f"on_error = {json.dumps(assignment.load_on_error)}"]
-    if assignment.load_package:
-        lines.append(f"package = {json.dumps(assignment.load_package)}")
-    lines += ["", "[points]"]
+    if assignment.package:
+        lines.append(f"package = {json.dumps(assignment.package.name)}")
+        lines.append(f"modules = {json.dumps(list(assignment.package.modules))}")
+    if assignment.load_setup:
+        lines.append(f"setup = {json.dumps(list(assignment.load_setup))}")
+    # The students' own Python runs their check: [workers] python is the grading machine's business.
+    lines += ["", "[packages]", f"allowed = {json.dumps(list(assignment.allowed_packages))}", "", "[points]"]
     lines += [f"{name} = {value:g}" for name, value in assignment.points.items() if name.split("[")[0] in public_names]
     return "\n".join(lines) + "\n"
 
@@ -169,11 +173,12 @@ def _public_answers(assignment: Assignment) -> tuple[dict[str, str], dict]:
 # What ``grader check`` imports, in the trusted process and in its worker: the handout ships these
 # only, so students install no instructor command and no LMS client. They must run on Python 3.9
 # (``tests/test_handout.py`` parses them as 3.9; .ci/handout-pythons installs them under it).
-CHECK_MODULES = ("__init__", "archives", "assignment", "binding", "checks", "cli", "compat", "errors", "grading",
-                 "handles", "hints/__init__", "hints/book", "hints/catalogue", "hints/record", "i18n", "mutants",
-                 "notebook", "plugin", "portable", "replies", "results", "review", "runner", "selfcheck", "submission",
-                 "summary", "variants", "wire", "sandbox/__init__", "sandbox/child", "sandbox/client",
-                 "sandbox/layers", "sandbox/watch", "sandbox/zygote")
+CHECK_MODULES = ("__init__", "advice", "archives", "assignment", "binding", "checks", "cli", "compat", "errors",
+                 "grading", "handles", "hints/__init__", "hints/book", "hints/catalogue", "hints/record", "i18n",
+                 "layout", "mutants", "notebook", "plugin", "portable", "replies", "results", "review", "runner",
+                 "selfcheck", "submission", "summary", "variants", "wire", "sandbox/__init__", "sandbox/child",
+                 "sandbox/client", "sandbox/imports", "sandbox/interpreter", "sandbox/layers", "sandbox/watch",
+                 "sandbox/zygote")
 CHECK_DATA = ("results_schema.json", "messages/en.toml", "messages/ko.toml")
 HANDOUT_MARKER = "_handout.py"  # its presence makes ``grader --help`` list the students' commands only
 
@@ -189,7 +194,7 @@ def check_kit_files() -> dict[str, bytes]:
     files["grader-kit/pyproject.toml"] = _pyproject(
         "dezero-autograder-check", "grader check: run an assignment's public tests on your own code", "3.9",
         ["numpy", "pytest>=7.4", "nbformat>=5.9", "fastjsonschema>=2.16", "rich>=13.0",
-         "tomli>=1.1; python_version < '3.11'", "pyseccomp>=0.1.2; sys_platform == 'linux'"],
+         "matplotlib", "Pillow", "tomli>=1.1; python_version < '3.11'", "pyseccomp>=0.1.2; sys_platform == 'linux'"],
         ["grader", "grader.hints", "grader.sandbox"])
     files["grader-kit/README.md"] = b"The dezero-autograder checker (students' edition). Install with: python -m pip install .\n"
     return files
@@ -223,8 +228,8 @@ def grader_kit_files() -> dict[str, bytes]:
                              for p in Path(str(package)).rglob("__init__.py") if "__pycache__" not in p.parts)
         files["grader-kit/pyproject.toml"] = _pyproject(
             "dezero-autograder", "Sandboxed autograder for DeZero homework", "3.11",
-            ["numpy", "pytest", "nbformat", "fastjsonschema", "rich", "pyyaml", "httpx",
-             "pyjwt[crypto]", "tenacity", "pyseccomp; sys_platform == 'linux'"], subpackages)
+            ["numpy", "pytest", "nbformat", "fastjsonschema", "rich", "matplotlib", "Pillow",
+             "pyyaml", "httpx", "pyjwt[crypto]", "tenacity", "pyseccomp; sys_platform == 'linux'"], subpackages)
     files["grader-kit/README.md"] = b"The dezero-autograder checker. Install with: python3 -m pip install .\n"
     return files
 

@@ -298,7 +298,7 @@ def student_error_message(error: StudentError, hidden: bool, api: frozenset[str]
     # A student's exception text may echo hidden inputs; only public tests show it.
     # NotImplementedError carries the template's TODO text; its hint says the same in the chosen language.
     if not hidden and error.message and error.kind != "NotImplementedError":
-        text = Message("student.raised_with_message", {"text": text, "message": error.message})
+        text = Message("student.raised_with_message", {"text": text, "message": error.advice or error.message})
     hint = likely_bug(error)
     if hint is not None:
         text = Message("student.raised_with_message", {"text": text, "message": Message(hint)})
@@ -337,7 +337,9 @@ def likely_bug(error: StudentError) -> str | None:
     if error.kind != "AttributeError":
         return None
     if error.message.startswith("module "):
-        return "hint.not_defined" if "has no attribute" in error.message else None
+        # The student's module lacks the name; numpy's lacking one (np.float in NumPy 2) is advice's business.
+        missing = "has no attribute" in error.message and not error.message.startswith("module 'numpy")
+        return "hint.not_defined" if missing else None
     match = _MISSING_ATTRIBUTE.match(error.message)
     if match is None:
         return None

@@ -13,6 +13,7 @@ Grading never uses this runner: ``grader grade`` and ``batch`` still require the
 """
 from __future__ import annotations
 
+import json
 import os
 import queue
 import secrets
@@ -28,6 +29,8 @@ import grader
 from grader import wire
 from grader.i18n import Message
 from grader.sandbox.client import MAX_SIGNS, Limits, Worker, WorkerFailure, _ready, plain_sign
+from grader.sandbox.interpreter import Runtime, command
+from grader.sandbox.interpreter import prepare as prepare_runtime
 
 FORCE_VARIABLE = "GRADER_PORTABLE"  # "1": use this runner even where the sandbox would start (tests, CI)
 
@@ -39,8 +42,9 @@ def forced() -> bool:
 class PortableZygote:
     """Stands in for ``Zygote``: starts nothing itself, each worker is its own child process."""
 
-    def __init__(self, probes_path: str) -> None:
+    def __init__(self, probes_path: str, runtime: Runtime | None = None) -> None:
         self.probes = os.path.abspath(probes_path)
+        self.runtime = runtime or prepare_runtime(None)
 
     def close(self) -> None:
         pass
@@ -70,21 +74,24 @@ class PortableWorker:
         self.launch(cells, notebook)
         return self.wait_ready(timeout)
 
-    def launch(self, cells: list[str], notebook: bool, package: dict | None = None) -> None:
+    def launch(self, cells: list[str], notebook: bool, package: dict | None = None, setup: tuple = ()) -> None:
         self._folder = tempfile.mkdtemp(prefix="grader-check-")
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                   PYTHONDONTWRITEBYTECODE="1", PYTHONIOENCODING="utf-8",
-                   PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(grader.__file__))))
+                   PYTHONDONTWRITEBYTECODE="1", PYTHONIOENCODING="utf-8")
+        env.pop("PYTHONPATH", None)  # the kit's package is loaded from its folder (see interpreter.command)
+        runtime = self.zygote.runtime
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-s", "-m", "grader.portable", self.zygote.probes, str(self.limits.for_child()["memory_bytes"]),
-                 str(self.limits.cpu_seconds)],
+                command(runtime.executable, "grader.portable", self.zygote.probes,
+                        str(self.limits.for_child()["memory_bytes"]), str(self.limits.cpu_seconds),
+                        json.dumps({"allowed": list(runtime.allowed), "font_cache": runtime.font_cache}),
+                        with_argv=True),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self._folder, env=env)
         except OSError:
             raise WorkerFailure("protocol", Message("worker.setup")) from None
         for target in (self._read_replies, self._read_output, self._write_requests):
             threading.Thread(target=target, daemon=True).start()
-        load = {"op": "load", "cells": cells, "notebook": notebook, "nonce": self._nonce}
+        load = {"op": "load", "cells": cells, "notebook": notebook, "nonce": self._nonce, "setup": list(setup)}
         if package is not None:  # the book's package shape (see child.load_package)
             load["package"] = package
         self._queue(load)
@@ -286,9 +293,9 @@ def _limit_resources(memory_bytes: int, cpu_seconds: int) -> None:
 
 def main(argv: list[str]) -> None:
     """The child: keep the request/reply pipes private, send every print to stderr, then serve."""
-    from grader.sandbox import child
+    from grader.sandbox import child, imports
 
-    probes_path, memory, cpu = argv[0], int(argv[1]), int(argv[2])
+    probes_path, memory, cpu, imported = argv[0], int(argv[1]), int(argv[2]), json.loads(argv[3])
     requests, replies = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)  # the student's input() gets EOF rather than our requests
@@ -297,6 +304,7 @@ def main(argv: list[str]) -> None:
 
     probes = load_probes(probes_path)
     child.WORKDIR = os.getcwd()  # the trusted side's temporary folder, removed when the check ends
+    child.IMPORTS = imports.Policy(imported["allowed"], imported["font_cache"], trusted=(os.path.dirname(probes_path),))
     _limit_resources(memory, cpu)
     child.serve(_Channel(requests, replies), probes, {})
 

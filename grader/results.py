@@ -12,6 +12,7 @@ from pathlib import Path
 import grader
 from grader.assignment import Assignment
 from grader.errors import SubmissionError
+from grader.handles import explained
 from grader.i18n import Message
 from grader.runner import SubmissionRun
 from grader.submission import Submission
@@ -82,12 +83,14 @@ def _load_warning(submission: Submission, error: dict) -> Message:
     if submission.notebook:
         where = Message("summary.cell", {"cell": submission.cell_number(error["cell"])}) if error.get("cell") else ""
         return Message("summary.cell_warning", {"where": where, "line": error.get("line"),
-                                                "type": error["type"], "message": error.get("message", "")})
-    source = submission.cells[0]
+                                                "type": error["type"], "message": explained(error)})
+    source, where = submission.cells[0], ""
     if submission.package and error.get("file") in submission.package["files"]:  # which file of the package
-        source = submission.package["files"][error["file"]]
-    return Message("summary.partial_load", {"line": error.get("line", "?"), "type": error["type"],
-                                            "source": source_line(source, error.get("line"))})
+        source, where = submission.package["files"][error["file"]], Message("summary.file", {"file": error["file"]})
+    advice = error.get("advice")
+    return Message("summary.partial_load", {"line": error.get("line") or "?", "type": error["type"], "where": where,
+                                            "source": source_line(source, error.get("line")),
+                                            "why": Message("summary.why", {"advice": advice}) if advice else ""})
 
 
 def source_line(source: str, line: object) -> str:

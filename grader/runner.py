@@ -24,6 +24,8 @@ from grader import plugin as fixtures
 from grader.plugin import GradingPlugin
 from grader import portable
 from grader.sandbox import WorkerFailure, Zygote, missing_essential_layers, probe_layers
+from grader.sandbox.interpreter import Runtime
+from grader.sandbox.interpreter import prepare as prepare_runtime
 from grader.submission import Submission
 
 
@@ -91,10 +93,11 @@ class Session:
         secrets = [self.assignment.root.parent] + ([self.assignment.reference.parent] if self.assignment.reference else [])
         checking = self.public_only and not self.secure
         reason = None
+        self.runtime = workers_runtime(self.assignment)
         if sys.platform.startswith("linux") and not (checking and portable.forced()):
             zygote = None
             try:
-                zygote = Zygote(str(self.assignment.probes), self.hide + [str(p) for p in secrets])
+                zygote = Zygote(str(self.assignment.probes), self.hide + [str(p) for p in secrets], self.runtime)
                 return zygote, probe_layers(zygote, self.assignment.limits)
             except (WorkerFailure, OSError, AttributeError) as failure:
                 if zygote is not None:
@@ -109,7 +112,7 @@ class Session:
                               "have; grade on Linux (as root for every layer)")
         self.portable = Message(reason or ("runner.forced" if portable.forced() else "runner.no_sandbox"),
                                 {"platform": sys.platform})
-        zygote = portable.PortableZygote(str(self.assignment.probes))
+        zygote = portable.PortableZygote(str(self.assignment.probes), self.runtime)
         return zygote, portable.probe_layers(zygote, self.assignment.limits)
 
     def close(self) -> None:
@@ -163,7 +166,7 @@ def missing_layers_here(assignment: Assignment) -> list[str]:
         raise GraderError(f"grading needs the Linux sandbox, which this machine ({sys.platform}) does not "
                           "have; grade on Linux (as root for every layer)")
     try:
-        zygote = Zygote(str(assignment.probes), [])
+        zygote = Zygote(str(assignment.probes), [], workers_runtime(assignment))
     except OSError as exc:
         raise GraderError(f"the Linux sandbox could not start on this machine ({exc}); grade on Linux "
                           "(as root for every layer)") from None
@@ -174,6 +177,12 @@ def missing_layers_here(assignment: Assignment) -> list[str]:
                           "Linux (as root for every layer)") from None
     finally:
         zygote.close()
+
+
+def workers_runtime(assignment: Assignment) -> Runtime:
+    """The interpreter the assignment's workers run (``[workers] python``) with its allowed packages,
+    checked: GraderError, in one line saying what to install, before anything is graded."""
+    return prepare_runtime(assignment.worker_python, assignment.allowed_packages)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import hashlib
 import io
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -26,6 +27,47 @@ MAX_PACKAGE_FILES = 64
 _IMPORTABLE = re.compile(r"^[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*\.py$", re.ASCII)
 
 
+_MODULE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", re.ASCII)
+
+
+@dataclass(frozen=True)
+class PackageShape:
+    """What a package submission is (``[load] package`` and ``modules`` in assignment.toml).
+
+    ``name`` is the package's folder ("dezero"); the probes see one namespace of ``modules``'
+    public names, an earlier module winning a clash (a single-file submission is that namespace).
+    """
+
+    name: str
+    modules: tuple[str, ...]
+
+    @classmethod
+    def configured(cls, package: str, modules: Sequence[str] | None = None) -> "PackageShape":
+        """``package`` as assignment.toml writes it: "dezero" (the probes see ``modules``, by default the
+        package itself), or stage 2's dotted "dezero.core_simple" (the package is its first part, and
+        the probes see that one module). ValueError, in words, for anything else."""
+        package = str(package)
+        if not _MODULE.fullmatch(package):
+            raise ValueError(f"load.package = '{package}' must name a package ('dezero') or a module of one "
+                             "('dezero.core_simple')")
+        name = package.split(".")[0]
+        if modules is not None and "." in package:
+            raise ValueError(f"load.package = '{package}' names a module, and load.modules is set too: write "
+                             f"package = '{name}' and list the modules in load.modules")
+        modules = [str(m) for m in modules] if modules is not None else [package]
+        wrong = [m for m in modules if not _MODULE.fullmatch(m) or m.split(".")[0] != name]
+        if not modules or wrong:
+            raise ValueError(f"load.modules must list modules of the package '{name}' ('{name}', '{name}.functions'"
+                             f"){': not ' + repr(wrong[0]) if wrong else ''}")
+        return cls(name, tuple(modules))
+
+    def module_file(self, module: str) -> str:
+        """The file of ``module`` relative to the folder holding the package ("dezero/core_simple.py")."""
+        if module == self.name:
+            return f"{self.name}/__init__.py"
+        return module.replace(".", "/") + ".py"
+
+
 @dataclass(frozen=True)
 class Submission:
     """The code to grade, as cells (a .py is one cell), plus where it came from."""
@@ -35,8 +77,8 @@ class Submission:
     cells: list[str]
     notebook: bool
     sha256: str
-    # The book's package shape: {"module": "dezero.core_simple", "files": {relative path: source}}.
-    # The worker imports the package; ``cells`` then holds the graded module's own source.
+    # The book's package shape: {"name": "dezero", "modules": ["dezero.core_simple"], "files": {relative
+    # path: source}}. The worker imports the package; ``cells`` then holds its first module's own source.
     package: dict | None = None
     cell_numbers: tuple[int, ...] = ()  # a notebook's code cells' positions among all its cells (Jupyter's view)
 
@@ -47,7 +89,8 @@ class Submission:
         return index
 
 
-def load_submission(path: Path, preferred_stem: str | None = None, package: str | None = None) -> Submission:
+def load_submission(path: Path, preferred_stem: str | None = None,
+                    package: PackageShape | str | None = None) -> Submission:
     """Read ``path``; GraderError if it cannot be read at all, SubmissionError if it is not gradable.
 
     ``path`` itself is the instructor's (or Gradescope's) choice and may be a link; nothing
@@ -63,7 +106,7 @@ def load_submission(path: Path, preferred_stem: str | None = None, package: str 
     return select(files, preferred_stem, str(path), package)
 
 
-def load_upload(name: str, data: bytes, preferred_stem: str | None = None, package: str | None = None) -> Submission:
+def load_upload(name: str, data: bytes, preferred_stem: str | None = None, package: PackageShape | str | None = None) -> Submission:
     """An uploaded file's bytes, read as ``load_submission`` reads that file from disk: a .zip is
     unzipped with the same bounded reads, a .py or .ipynb is taken as it is, both under the same caps.
 
@@ -78,9 +121,12 @@ def load_upload(name: str, data: bytes, preferred_stem: str | None = None, packa
     return select({name: data}, preferred_stem, name, package)
 
 
-def select(files: dict[str, bytes], preferred_stem: str | None, label: str, package: str | None = None) -> Submission:
-    """The submission among ``files``: a file named like the template, else the package holding
-    ``package`` (when the assignment accepts one), else the file ``choose`` picks."""
+def select(files: dict[str, bytes], preferred_stem: str | None, label: str,
+           package: PackageShape | str | None = None) -> Submission:
+    """The submission among ``files``: a file named like the template, else the package (when the
+    assignment accepts one), else the file ``choose`` picks."""
+    if isinstance(package, str):
+        package = PackageShape.configured(package)
     if package and not _named_like(files, preferred_stem) and first_problem(files) is None:
         found = find_package(files, package)
         if found is not None:
@@ -150,29 +196,35 @@ def _named_like(files: dict[str, bytes], preferred_stem: str | None) -> bool:
     return any(n.lower().endswith(GRADABLE) and _is_named(n, preferred_stem) for n in files)
 
 
-def find_package(files: dict[str, bytes], module: str) -> dict[str, bytes] | None:
-    """The .py files of the package holding ``module`` ("dezero.core_simple"), relative to the folder
-    that holds the package (the shallowest one if a zip nests it), or None if there is no such package."""
-    top = module.split(".")[0]
-    target = module.replace(".", "/") + ".py"
-    if "__init__.py" in files and target.split("/", 1)[-1] in files:  # the package folder itself was given
+def find_package(files: dict[str, bytes], package: PackageShape | str) -> dict[str, bytes] | None:
+    """The .py files of the package, relative to the folder that holds it, or None if there is none.
+
+    The package is a folder named ``package.name`` holding ``__init__.py``: one holding the first of
+    its modules before one that does not (a stray ``dezero/__init__.py`` beside the real package),
+    then the shallowest if a zip nests it (the book's repository). The package folder itself may be
+    what was given.
+    """
+    if isinstance(package, str):
+        package = PackageShape.configured(package)
+    top, first = package.name, package.module_file(package.modules[0])
+    if "__init__.py" in files and first.split("/", 1)[-1] in files:  # the package folder itself was given
         files = {f"{top}/{name}": data for name, data in files.items()}
-    prefixes = sorted({name[: len(name) - len(target)] for name in files
-                       if name == target or name.endswith("/" + target)}, key=lambda p: (len(p), p))
-    for prefix in prefixes:
-        if f"{prefix}{top}/__init__.py" in files:
-            return {name[len(prefix):]: data for name, data in files.items()
-                    if name.startswith(f"{prefix}{top}/") and _IMPORTABLE.match(name[len(prefix):])}
+    marker = f"{top}/__init__.py"
+    prefixes = {name[: len(name) - len(marker)] for name in files if name == marker or name.endswith("/" + marker)}
+    for prefix in sorted(prefixes, key=lambda p: (f"{p}{first}" not in files, p.count("/"), p)):
+        return {name[len(prefix):]: data for name, data in files.items()
+                if name.startswith(f"{prefix}{top}/") and _IMPORTABLE.match(name[len(prefix):])}
     return None
 
 
-def parse_package(files: dict[str, bytes], module: str, label: str) -> Submission:
-    """A package as one submission: every .py decoded, the graded module's source as its one cell."""
+def parse_package(files: dict[str, bytes], package: PackageShape, label: str) -> Submission:
+    """A package as one submission: every .py decoded, its first module's source as its one cell."""
     unread = next((data for data in files.values() if isinstance(data, Unread)), None)
     if unread is not None:
         raise unread.problem  # a package file too large to read
     if len(files) > MAX_PACKAGE_FILES or sum(map(len, files.values())) > MAX_FILE_BYTES:
-        raise SubmissionError("package_too_large", file=label, count=MAX_PACKAGE_FILES, mib=MAX_FILE_BYTES >> 20)
+        raise SubmissionError("package_too_large", file=label, count=MAX_PACKAGE_FILES, mib=MAX_FILE_BYTES >> 20,
+                              package=package.name)
     digest = hashlib.sha256()
     sources = {}
     for name in sorted(files):
@@ -182,11 +234,12 @@ def parse_package(files: dict[str, bytes], module: str, label: str) -> Submissio
         except UnicodeDecodeError as exc:
             raise SubmissionError("not_utf8", file=f"{label} ({name})", byte=f"{files[name][exc.start]:02x}",
                                   offset=exc.start) from None
-    chosen = module.replace(".", "/") + ".py"
-    if not sources[chosen].strip():
-        raise SubmissionError("empty", file=f"{label} ({chosen})")
-    return Submission(label=label, chosen=chosen, cells=[sources[chosen]], notebook=False,
-                      sha256=digest.hexdigest(), package={"module": module, "files": sources})
+    chosen = package.module_file(package.modules[0])
+    if not any(source.strip() for source in sources.values()):
+        raise SubmissionError("empty", file=f"{label} ({package.name}/)")
+    return Submission(label=label, chosen=chosen, cells=[sources.get(chosen, "")], notebook=False,
+                      sha256=digest.hexdigest(),
+                      package={"name": package.name, "modules": list(package.modules), "files": sources})
 
 
 def _collect(path: Path) -> dict[str, bytes]:

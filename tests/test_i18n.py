@@ -3,6 +3,7 @@ import re
 import pytest
 
 from conftest import EXAMPLES, ROOT
+from grader.assignment import list_assignments, load_assignment
 from grader.i18n import LANGUAGES, Message, assignment_catalogue, assignment_title, catalogue, choose_language
 
 GRADER = ROOT / "grader"
@@ -27,13 +28,26 @@ def test_every_message_key_used_in_code_is_in_the_catalogue():
     assert used and used <= set(catalogue("en")), used - set(catalogue("en"))
 
 
-def test_every_test_has_a_title_in_every_language(assignment):
+@pytest.fixture(params=[folder.name for folder in list_assignments(ROOT)])
+def each_assignment(request):
+    return load_assignment(request.param, repo_root=ROOT)
+
+
+def test_every_test_has_a_title_in_every_language(each_assignment):
+    assignment = each_assignment
     names = set()
     for path in assignment.root.joinpath("tests").rglob("test_*.py"):
         names |= set(re.findall(r"^def (test_\w+)", path.read_text(), re.M))
     for lang in LANGUAGES:
         titles = {k.removeprefix("tests.") for k in assignment_catalogue(str(assignment.root), lang)}
         assert names <= titles, f"{lang}: no title for {names - titles}"
+
+
+def test_every_check_key_an_assignment_test_names_is_in_the_catalogue(each_assignment):
+    source = "\n".join(p.read_text(encoding="utf-8") for p in each_assignment.root.joinpath("tests").rglob("*.py"))
+    used = set(re.findall(r'"(check\.[\w.]+)"', source))  # dotted too: stage 4 names "check.nn.weight_scale"
+    for lang in LANGUAGES:
+        assert used <= set(catalogue(lang)), (lang, used - set(catalogue(lang)))
 
 
 @pytest.mark.parametrize("folder", sorted(ROOT.joinpath("assignments").glob("*/messages")))

@@ -60,7 +60,8 @@ def test_a_buggy_variant_without_a_declaration_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("assignment, correct, buggy", [(ASSIGNMENT, 10, 5),
-                                                        (ROOT / "assignments" / "stage2_natural_code", 8, 6)])
+                                                        (ROOT / "assignments" / "stage2_natural_code", 8, 6),
+                                                        (ROOT / "assignments" / "stage3_higher_order", 8, 8)])
 def test_the_kit_declares_every_buggy_variant_and_enough_of_them(assignment, correct, buggy):
     variants = find_variants(assignment)
     kinds = [v.kind for v in variants]

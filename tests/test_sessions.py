@@ -81,19 +81,30 @@ def _uid(pid: str) -> int | None:
     return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
 
 
-def _zygote_of(pid: str) -> int | None:
-    """The zygote this process descends from, if any: the outermost ancestor with the zygote's command
-    line (monitors and workers are forked from it, so they carry the same one)."""
-    current, found = pid, None
+def _lineage(pid: str) -> list[int]:
+    """The process and its ancestors, innermost first (as far as /proc still shows them)."""
+    chain, current = [], pid
     for _ in range(32):
         try:
-            if b"grader.sandbox.zygote" in Path("/proc", current, "cmdline").read_bytes():
-                found = int(current)
             text = Path("/proc", current, "stat").read_text()
         except OSError:
-            return found
+            break
+        chain.append(int(current))
         current = text[text.rindex(")") + 2:].split()[1]
         if current in ("0", "1"):
+            break
+    return chain
+
+
+def _zygote_of(chain: list[int]) -> int | None:
+    """The zygote a process descends from, if any: the outermost ancestor with the zygote's command line
+    (monitors and workers are forked from it, so they carry the same one)."""
+    found = None
+    for pid in chain:
+        try:
+            if b"grader.sandbox.zygote" in Path("/proc", str(pid), "cmdline").read_bytes():
+                found = pid
+        except OSError:
             break
     return found
 
@@ -112,25 +123,29 @@ def test_two_batches_at_once_never_share_a_uid_and_score_alike():
     work = Path(tempfile.mkdtemp(prefix="grader-sessions-", dir="/var/tmp"))
     try:
         classes = [_class(work / f"class{n}") for n in (1, 2)]
-        # Sandbox uid -> zygotes whose workers ran as it at one same instant. A range is free again once its
-        # zygote is gone, so one uid may serve two zygotes one after the other (a batch's throwaway layer
-        # check, then its session, claim the same range); only use at the same time is shared.
-        shared: dict[int, set[int]] = {}
+        batches: list[int] = []  # the two batch commands' pids: processes of other sessions on the machine are not ours
+        shared: dict[int, set[int]] = {}  # sandbox uid -> zygotes whose workers ran as it at the same moment
         overlap = [False]
         done = threading.Event()
 
         def watch() -> None:
             while not done.is_set():
-                zygotes, now = set(), {}
+                now: dict[int, set[int]] = {}  # this moment's uid -> zygotes
+                ours = set()
                 for pid in (p for p in os.listdir("/proc") if p.isdigit()):
                     uid = _uid(pid)
-                    if uid is not None and UID_FIRST <= uid < UID_FIRST + UID_RANGES * UID_RANGE_SIZE:
-                        zygote = _zygote_of(pid)
-                        if zygote is not None:
-                            now.setdefault(uid, set()).add(zygote)
-                            zygotes.add(zygote)
-                shared.update({uid: users for uid, users in now.items() if len(users) > 1})
-                overlap[0] |= len(zygotes) >= 2
+                    if uid is None or not UID_FIRST <= uid < UID_FIRST + UID_RANGES * UID_RANGE_SIZE:
+                        continue
+                    chain = _lineage(pid)
+                    batch = next((b for b in batches if b in chain), None)
+                    zygote = _zygote_of(chain)
+                    if batch is not None and zygote is not None:
+                        now.setdefault(uid, set()).add(zygote)
+                        ours.add(batch)
+                for uid, zygotes in now.items():
+                    if len(zygotes) > 1:
+                        shared.setdefault(uid, set()).update(zygotes)
+                overlap[0] |= len(ours) == 2
                 time.sleep(0.02)
 
         watcher = threading.Thread(target=watch)
@@ -138,12 +153,15 @@ def test_two_batches_at_once_never_share_a_uid_and_score_alike():
         runs = [subprocess.Popen([sys.executable, "-m", "grader.cli", "batch", str(folder), "-a", "stage1_autodiff",
                                   "-o", str(work / f"out{n}"), "-j", "1"], cwd=ROOT, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True) for n, folder in enumerate(classes, start=1)]
+        batches += [run.pid for run in runs]
         outputs = [run.communicate(timeout=600) for run in runs]
         done.set()
         watcher.join()
         assert [run.returncode for run in runs] == [0, 0], outputs
         assert overlap[0], "the two batches never had workers at the same time: the test proves nothing"
-        assert not shared, f"uids used by workers of two sessions: {shared}"
+        # A range is free again once its session closed, so a later session may take it: only a uid two
+        # live sessions use at one moment is shared.
+        assert not shared, f"uids used by workers of two sessions at once: {shared}"
         scores = [(work / f"out{n}" / "scores.csv").read_text(encoding="utf-8") for n in (1, 2)]
         assert scores[0] == scores[1]
         assert "65" in scores[0]

@@ -87,11 +87,11 @@ def test_a_found_package_only_ever_names_plain_files_below_its_folder(names):
 def test_a_file_named_like_the_template_wins_over_the_package(tmp_path, stage2):
     book_package(tmp_path)
     (tmp_path / "dezero_stage2.py").write_text(REFERENCE.read_text(encoding="utf-8"), encoding="utf-8")
-    chosen = load_submission(tmp_path, stage2.template_name, stage2.load_package)
+    chosen = load_submission(tmp_path, stage2.template_name, stage2.package)
     assert chosen.package is None and chosen.chosen == "dezero_stage2.py"
     (tmp_path / "dezero_stage2.py").unlink()
-    chosen = load_submission(tmp_path, stage2.template_name, stage2.load_package)
-    assert chosen.package["module"] == "dezero.core_simple" and chosen.chosen == "dezero/core_simple.py"
+    chosen = load_submission(tmp_path, stage2.template_name, stage2.package)
+    assert chosen.package["modules"] == ["dezero.core_simple"] and chosen.chosen == "dezero/core_simple.py"
     # Stage 1 accepts no package: the same folder is read as loose files.
     assert load_submission(tmp_path, "dezero_stage1").package is None
 
@@ -100,7 +100,7 @@ def test_a_package_that_is_not_utf8_is_refused_in_one_line(tmp_path, stage2):
     book_package(tmp_path)
     (tmp_path / "dezero" / "functions.py").write_bytes(b"x = '\xff'\n")
     with pytest.raises(SubmissionError, match=r"functions\.py.*not UTF-8"):
-        load_submission(tmp_path, stage2.template_name, stage2.load_package)
+        load_submission(tmp_path, stage2.template_name, stage2.package)
 
 
 # ---- grading the package in the sandbox -----------------------------------------------------------
@@ -134,6 +134,24 @@ def test_grade_picks_the_assignment_by_the_submission_or_asks_for_a(tmp_path):
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and STAGE2 in done.stderr
 
 
+@pytest.mark.parametrize("name, data, problem", [
+    ("homework.py", b"", "the submission has no code"),
+    ("homework.py", b"x = '\xff'\n", "not UTF-8 text (byte 0xff"),
+    ("homework.ipynb", b"{not json", "not a valid notebook (JSON error at line 1)"),
+])
+def test_a_file_no_assignment_can_be_chosen_for_says_first_what_is_wrong_with_it(tmp_path, name, data, problem):
+    """Issue 21 item 3: with two assignments, an empty or unreadable file said only "cannot tell which
+    assignment"; the student learnt nothing about the file itself."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    for command in ("grade", "check"):
+        done = cli(command, path, *(["-o", tmp_path / "r.json"] if command == "grade" else []))
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        message = done.stderr.removeprefix("grader: error: ")
+        assert message.startswith(f"{path}: {problem}"), message
+        assert message.index(problem) < message.index("-a") and STAGE2 in message and "Traceback" not in message
+
+
 def test_commands_that_need_one_assignment_say_so_in_one_line(tmp_path):
     done = cli("batch", EXAMPLES, "-o", tmp_path / "out")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "choose one with -a" in done.stderr
@@ -154,7 +172,8 @@ def test_stage2_handout_and_gradescope_zip_build(tmp_path):
     assert not any("stage1" in name or "hidden" in name for name in names)
     config = zipfile.ZipFile(tmp_path / "h.zip").read(
         f"dezero_stage2_handout/assignments/{STAGE2}/assignment.toml").decode()
-    assert 'package = "dezero.core_simple"' in config  # students may check the package shape too
+    # Students may check the package shape too (stage 2's "dezero.core_simple" written out as what it means).
+    assert 'package = "dezero"\nmodules = ["dezero.core_simple"]' in config
     done = cli("gradescope", "build", "-a", STAGE2, "-o", tmp_path / "a.zip")
     assert done.returncode == 0, done.stderr
     names = zipfile.ZipFile(tmp_path / "a.zip").namelist()

@@ -179,7 +179,7 @@ def test_a_forged_ready_is_cleaned(fake):
                "load_errors": [{"type": ["x"], "line": "2", "cell": 1.5, "message": "m" * 1000}, "junk"]})
     ready = fake.worker.wait_ready(2)
     assert ready["layers"] == {"uid": "uid 1"}
-    assert ready["load_errors"][0] == {"type": "?", "message": "m" * 300, "line": None, "cell": None}
+    assert ready["load_errors"][0] == {"type": "?", "message": "m" * 300, "line": None, "cell": None, "file": None}
     assert ready["load_errors"][1]["type"] == "?"
     json.dumps(ready)
 

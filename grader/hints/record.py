@@ -70,9 +70,9 @@ def submission_of(bug: KnownBug, assignment: Assignment) -> Submission | Submiss
     """A known bug as the grader sees a student's file: a mutant as the template's .py."""
     try:
         if bug.path is not None:
-            return load_submission(bug.path, assignment.template_name, assignment.load_package)
+            return load_submission(bug.path, assignment.template_name, assignment.package)
         return select({f"{assignment.template_name}.py": (bug.source or "").encode()}, assignment.template_name,
-                      bug.name, assignment.load_package)
+                      bug.name, assignment.package)
     except SubmissionError as error:
         return error
 

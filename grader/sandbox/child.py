@@ -5,12 +5,18 @@ answers probe requests. Everything it sends back is plain data (see ``grader.wir
 
 ``serve`` runs the functions below as private copies made before the first student line (see
 ``grader.binding.private_copies``): a function here that assigned a module global would write the
-copy's namespace, not this module's, so they keep no module-level state.
+copy's namespace, not this module's, so they keep no module-level state. The settings here
+(``WORKDIR``, ``IMPORTS``) are set by the zygote or the portable runner before ``serve`` and read
+from the copies' snapshot, taken before any student line: a student who reaches this module and
+changes ``IMPORTS`` changes nothing the worker does (the import policy is installed from the snapshot).
+The package loader's finder and loader are classes, whose methods would read this module's live
+globals: they are handed the copies' functions instead.
 """
 from __future__ import annotations
 
 import _thread
 import importlib
+import importlib.machinery
 import os
 import re
 import sys
@@ -20,10 +26,11 @@ from typing import Any, Callable
 
 from grader import wire
 from grader.binding import ProbeFile, file_chains, private_copies
-from grader.sandbox import watch
+from grader.sandbox import imports, watch
 
 WORKDIR = "/tmp/work"
 SUBMISSION_FILE = "submission.py"
+IMPORTS: imports.Policy | None = None  # the session's import policy, set by the zygote before any fork
 
 
 def serve(sock, probes: ProbeFile, layers: dict[str, str]) -> None:
@@ -50,13 +57,15 @@ def serve(sock, probes: ProbeFile, layers: dict[str, str]) -> None:
     # The grader's per-worker secret: every message this loop sends carries it, so a reply written
     # to the socket by other means (student code on the raw fd) is told apart and dropped.
     tag = request.pop("nonce", None)
+    setup = [str(name) for name in request.get("setup") or []]
     install_watch(lambda sign: send({"event": "sign", **sign, "tag": tag}), WORKDIR, (SUBMISSION_FILE,),
                   getattr(probes.module, "__file__", None))
     _forget_kit_modules()
     if isinstance(request.get("package"), dict):  # the book's package shape (see load_package)
-        module, load_report = own["load_package"](request["package"])
+        module, load_report = own["load_package"](request["package"], setup)
     else:
-        module, load_report = own["load_submission"](request.get("cells") or [], request.get("notebook", False))
+        module, load_report = own["load_submission"](request.get("cells") or [], request.get("notebook", False),
+                                                      setup)
     own["_flush_output"]()  # output printed while loading belongs before "ready" in the report
     send({"event": "ready", "layers": layers, **load_report, "tag": tag})
     own["answer_requests"](send, receive, module, probes, tag)
@@ -156,16 +165,15 @@ def _flush_output() -> None:
             pass
 
 
-def load_submission(cells: list[str], notebook: bool) -> tuple[types.ModuleType, dict]:
-    """Execute the code as module ``submission``.
+def load_submission(cells: list[str], notebook: bool, setup: list[str] = ()) -> tuple[types.ModuleType, dict]:
+    """Execute the code as module ``submission``, then call its ``setup`` functions (see ``_call_setup``).
 
     A ``.py`` file is one cell: its first error stops the load, as ``import`` would, but what it
     defined before that error stays in the module (the trusted side decides whether to grade it).
     A notebook runs cell by cell like Jupyter's "run all, continue on error", so a broken demo
     cell does not hide the definitions around it.
     """
-    os.makedirs(WORKDIR, exist_ok=True)
-    os.chdir(WORKDIR)
+    _enter_workdir((), SUBMISSION_FILE)
     path = os.path.join(WORKDIR, SUBMISSION_FILE)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(cells))
@@ -179,18 +187,22 @@ def load_submission(cells: list[str], notebook: bool) -> tuple[types.ModuleType,
             errors.append(error)
             if not notebook:
                 break
-    return module, {"load_errors": errors, "defined": _own_definitions(module)}
+    errors += _call_setup(module, setup)
+    return module, {"load_errors": errors, "defined": _own_definitions(module, module.__name__)}
 
 
-def load_package(package: dict) -> tuple[types.ModuleType, dict]:
-    """Write the package's files below WORKDIR and import ``package["module"]`` as ``import`` would.
+def load_package(package: dict, setup: list[str] = ()) -> tuple[types.ModuleType, dict]:
+    """Write the package's files below WORKDIR and import it as ``import dezero`` would (its
+    ``__init__`` runs first), then each of its ``modules``: the probes get one namespace of their
+    public names, an earlier module winning a clash (``_namespace``), and its ``setup`` is called.
 
-    The package's ``__init__`` runs first (the book's calls ``setup_variable()`` there); what the
-    graded module defined before an error is kept, as for a ``.py``.
+    Every module of the package loads as leniently as a .py does: one that raises keeps what it
+    defined before the error and stays importable, whatever imported it goes on, and the error names
+    that module's own file and line (``_LenientFinder``), not the import line in ``__init__.py``.
     """
-    os.makedirs(WORKDIR, exist_ok=True)
-    os.chdir(WORKDIR)
-    name = str(package.get("module"))
+    name = str(package.get("name") or "")
+    modules = [str(m) for m in package.get("modules") or [name]]
+    _enter_workdir((name,), f"{name}/__init__.py")
     for relative, source in (package.get("files") or {}).items():
         if not _IMPORTABLE.match(str(relative)):  # checked by the trusted side too: never write outside WORKDIR
             continue
@@ -200,23 +212,113 @@ def load_package(package: dict) -> tuple[types.ModuleType, dict]:
             handle.write(str(source))
     sys.dont_write_bytecode = True
     sys.path.insert(0, WORKDIR)
+    errors: list = []
+    sys.meta_path.insert(0, _LenientFinder(name, errors, _relative_to_workdir, _error))
+    loaded = []
+    for module_name in dict.fromkeys([name] + modules):
+        try:
+            module = importlib.import_module(module_name)
+        except BaseException as exc:  # noqa: BLE001 - a module that is not there, or SystemExit in a finder
+            errors.append(_error(exc, None))
+            continue
+        if module_name in modules:
+            loaded.append(module)
+    namespace = _namespace(name, loaded)
+    errors += _call_setup(namespace, setup)
+    return namespace, {"load_errors": errors, "defined": _own_definitions(namespace, name)}
+
+
+def _enter_workdir(own: tuple, label: str) -> None:
+    """The worker's folder as cwd, ``sys.argv`` as if the student ran their file (an unguarded
+    ``unittest.main()`` reads it: never the zygote's own arguments), and the import policy in place."""
+    os.makedirs(WORKDIR, exist_ok=True)
+    os.chdir(WORKDIR)
+    sys.argv = [label]
+    imports.install(IMPORTS, own, os.path.join(WORKDIR, ".matplotlib"))
+
+
+class _LenientFinder:
+    """Finds the package's own modules (in WORKDIR) and loads each of them leniently (``_LenientLoader``).
+
+    ``relative`` and ``error`` are ``_relative_to_workdir`` and ``_error`` as the caller sees them
+    (private copies in the worker: see the module's docstring)."""
+
+    def __init__(self, package: str, errors: list, relative: Callable, error: Callable) -> None:
+        self._package, self._errors, self._relative, self._error = package, errors, relative, error
+        self._find = importlib.machinery.PathFinder.find_spec
+
+    def find_spec(self, fullname: str, path=None, target=None):
+        if fullname.partition(".")[0] != self._package:
+            return None
+        spec = self._find(fullname, path)
+        if spec is not None and spec.loader is not None and self._relative(spec.origin or "") is not None:
+            spec.loader = _LenientLoader(spec.loader, self._errors, self._error)
+        return spec
+
+
+class _LenientLoader:
+    """Runs a module of the package; an error ends that module's code, as in a .py, and is recorded
+    (its own file and line) instead of undoing the import, so what the module defined stays."""
+
+    def __init__(self, loader, errors: list, error: Callable) -> None:
+        self._loader, self._errors, self._error = loader, errors, error
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        try:
+            self._loader.exec_module(module)
+        except BaseException as exc:  # noqa: BLE001 - SyntaxError, SystemExit and the rest, as data
+            self._errors.append(self._error(exc, getattr(module, "__file__", None)))
+
+    def __getattr__(self, name: str):  # get_source, get_filename...: linecache reads tracebacks' lines with them
+        return getattr(self._loader, name)
+
+
+def _error(exc: BaseException, origin: str | None) -> dict:
+    """A load error of the package: its type, first line, and where in its own file (``origin``) it stopped."""
+    if isinstance(exc, SyntaxError):
+        where, line, text = str(exc.filename or origin or ""), exc.lineno, str(exc.msg)
+    else:
+        frames = [f for f in _student_frames(exc, SUBMISSION_FILE) if f.filename == origin or origin is None]
+        first = next((f for f in frames if f.name == "<module>"), frames[-1] if frames else None)
+        where, line = (first.filename, first.lineno) if first else (origin or "", None)
+        text = f"exit({exc.code!r}) called while loading" if isinstance(exc, SystemExit) else _first_line(exc)
+    return {"type": type(exc).__name__, "message": text, "line": line, "cell": None,
+            "file": _relative_to_workdir(where)}
+
+
+def _namespace(name: str, modules: list) -> types.ModuleType:
+    """What the probes see: the one module, or one namespace of several modules' public names, an
+    earlier module winning a clash (``__all__`` where a module has one, else every name without _)."""
+    if len(modules) == 1:
+        return modules[0]
+    merged = types.ModuleType(name)
+    for module in reversed(modules):
+        names = vars(module).get("__all__")
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+            names = [n for n in vars(module) if not n.startswith("_")]
+        merged.__dict__.update({n: vars(module)[n] for n in names if n in vars(module)})
+    return merged
+
+
+def _call_setup(module: types.ModuleType, setup: list[str]) -> list[dict]:
+    """Call the namespace's ``setup`` functions that it defines (stage 2's ``setup_variable``), as the
+    book's ``dezero/__init__.py`` does; an error is a load error at the student's line, as data."""
     errors = []
-    try:
-        importlib.import_module(name.split(".")[0])
-        importlib.import_module(name)
-    except BaseException as exc:  # noqa: BLE001 - SyntaxError, SystemExit and the rest, as data
-        if isinstance(exc, SyntaxError):
-            where, line, text = str(exc.filename or ""), exc.lineno, str(exc.msg)
-        else:
-            frames = [f for f in _student_frames(exc, SUBMISSION_FILE) if f.name == "<module>"] or [None]
-            where, line = (frames[0].filename, frames[0].lineno) if frames[0] else ("", None)
-            text = _first_line(exc)
-        errors.append({"type": type(exc).__name__, "message": text, "line": line, "cell": None,
-                       "file": _relative_to_workdir(where)})
-    module = sys.modules.get(name)
-    if not isinstance(module, types.ModuleType):
-        module = types.ModuleType(name)
-    return module, {"load_errors": errors, "defined": _own_definitions(module)}
+    for name in setup:
+        function = getattr(module, name, None)
+        if not callable(function):
+            continue
+        try:
+            function()
+        except BaseException as exc:  # noqa: BLE001
+            frames = _student_frames(exc, SUBMISSION_FILE)
+            errors.append({"type": type(exc).__name__, "message": _first_line(exc), "cell": _student_cell(exc),
+                           "line": frames[-1].lineno if frames else None,
+                           "file": _relative_to_workdir(frames[-1].filename) if frames else None})
+    return errors
 
 
 def _relative_to_workdir(path: str) -> str | None:
@@ -235,10 +337,11 @@ def _relative_to_workdir(path: str) -> str | None:
 _IMPORTABLE = re.compile(r"^[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*\.py$", re.ASCII)
 
 
-def _own_definitions(module: types.ModuleType) -> list[str]:
-    """Functions and classes the submission itself defined (not imported names such as ``np``)."""
-    return sorted(name for name, value in vars(module).items()
-                  if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__)
+def _own_definitions(module: types.ModuleType, own: str) -> list[str]:
+    """Functions and classes the submission itself defined (not imported names such as ``np``): those
+    of the module ``own``, or of a module of the package ``own``."""
+    return sorted(name for name, value in vars(module).items() if not name.startswith("_")
+                  and str(getattr(value, "__module__", None)).partition(".")[0] == own)
 
 
 def _run_cell(module: types.ModuleType, source: str, cell: int | None) -> dict | None:

@@ -6,6 +6,7 @@ kept up to a cap and only counted beyond it, and every way a worker can end is m
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -13,9 +14,8 @@ import secrets
 import select
 import signal
 import socket
+import stat
 import subprocess
-import sys
-import sysconfig
 import tempfile
 import time
 from collections import deque
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import grader
 from grader import wire
 from grader.i18n import Message
+from grader.sandbox.interpreter import Runtime, command
+from grader.sandbox.interpreter import prepare as prepare_runtime
 
 ESSENTIAL_LAYERS = ("process", "rlimits", "secrets", "network")
 # Worker uids: each zygote (one per grading process) claims its own range of UID_RANGE_SIZE uids,
@@ -44,6 +46,7 @@ _SIGNAL_KEYS = {getattr(signal, name, None): key for name, key in (
 MAX_UNSOLICITED = 64
 MAX_HELD_BYTES = 32 << 20
 _MAX_LOAD_ERRORS = 100
+_PACKAGE_FILE = re.compile(r"[A-Za-z_]\w*(?:/[A-Za-z_]\w*)*\.py", re.ASCII)
 MAX_SIGNS = 128  # the worker's watch sends at most 8 places for each of its 9 kinds, each once
 _SIGN_KIND = re.compile(r"[a-z_]{1,32}")
 _SIGN_FILE = re.compile(r"[A-Za-z_][\w.-]*(?:/[A-Za-z_][\w.-]*)*\.py")
@@ -94,18 +97,24 @@ def _phase(phase: str) -> Message:
 
 
 class Zygote:
-    """A running zygote process; one per grading process, shared by its workers."""
+    """A running zygote process; one per grading process, shared by its workers.
 
-    def __init__(self, probes_path: str, hide: list[str]) -> None:
+    It runs under the workers' interpreter (``runtime``, by default the grader's own), and gets the
+    session's import policy and the seccomp filter (compiled here, so that interpreter needs no library).
+    """
+
+    def __init__(self, probes_path: str, hide: list[str], runtime: Runtime | None = None) -> None:
+        self.runtime = runtime or prepare_runtime(None)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._uid_claim, uid_base = claim_uid_range()
+        readable = readable_paths(self.runtime)
         settings = {"probes": os.path.abspath(probes_path), "uid_base": uid_base,
-                    "hide": _hidden_paths(hide), "readable": readable_paths()}
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
-               "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(grader.__file__))),
-               "PYTHONDONTWRITEBYTECODE": "1"}
+                    "hide": _hidden_paths(hide, readable), "readable": readable,
+                    "imports": {"allowed": list(self.runtime.allowed), "font_cache": self.runtime.font_cache},
+                    "seccomp": seccomp_program().hex()}
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         self._process = subprocess.Popen(
-            [sys.executable, "-s", "-m", "grader.sandbox.zygote", str(theirs.fileno()), json.dumps(settings)],
+            command(self.runtime.executable, "grader.sandbox.zygote", str(theirs.fileno()), json.dumps(settings)),
             pass_fds=[theirs.fileno()], env=env, cwd="/", stdin=subprocess.DEVNULL)
         theirs.close()
         self._control = ours
@@ -189,23 +198,59 @@ def claim_uid_range() -> tuple[int | None, int]:
                   "wait for some to finish")
 
 
-def readable_paths() -> list[str]:
-    """What a worker may read: system folders, the interpreter, installed packages, this package."""
-    paths = ["/usr", "/lib", "/lib64", "/bin", "/etc", "/proc", "/sys", sys.prefix, sys.base_prefix,
-             sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+def readable_paths(runtime: Runtime) -> list[str]:
+    """What a worker may read: system folders, the workers' interpreter and its packages, this package."""
+    paths = ["/usr", "/lib", "/lib64", "/bin", "/etc", "/proc", "/sys", *runtime.paths,
              os.path.dirname(os.path.abspath(grader.__file__))]
     return sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
 
 
-def _hidden_paths(extra: list[str]) -> list[str]:
+@functools.lru_cache(maxsize=1)
+def seccomp_program() -> bytes:
+    """The workers' seccomp filter, compiled once per grading process; empty where it cannot be."""
+    from grader.sandbox import layers  # Linux only: this module must import on Windows (grader.portable)
+
+    try:
+        return layers.build_seccomp_program()
+    except layers.LayerUnavailable:
+        return b""
+
+
+def _hidden_paths(extra: list[str], readable: list[str] = ()) -> list[str]:
     """Folders covered by an empty tmpfs in the worker's mount namespace.
 
     Never ``/`` (nothing would run) nor ``/tmp`` or below: the worker gets a fresh private /tmp
     anyway, and covering it again took away the worker's own folder (grading ``/tmp/x.py``).
+    A folder the workers cannot pass through (tox makes its ``.tox`` 0700) on the way to a path they
+    must read is covered too: the tmpfs can be passed through and the path is bound back under it,
+    and nothing else in that folder was readable to a worker anyway.
     """
     home = os.path.expanduser("~")
     candidates = {os.path.realpath(p) for p in ["/root", "/home", home, *extra] if p and os.path.isdir(p)}
+    candidates |= _closed_folders_above(readable, covered=candidates)
     return sorted((p for p in candidates if p != "/" and p != "/tmp" and not p.startswith("/tmp/")), key=len)
+
+
+def _closed_folders_above(paths: list[str], covered: set[str]) -> set[str]:
+    """The highest folder above each of ``paths`` that others may not search (no o+x), unless a
+    covered folder is above it already (the tmpfs over that one is searchable)."""
+    found = set()
+    for path in paths:
+        folder = os.path.dirname(os.path.realpath(path))
+        closed = None
+        while folder not in ("/", ""):
+            if folder in covered or folder in found:
+                closed = None
+                break
+            try:
+                if not os.stat(folder).st_mode & stat.S_IXOTH:
+                    closed = folder
+            except OSError:
+                pass
+            folder = os.path.dirname(folder)
+        if closed:
+            found.add(closed)
+    return found
 
 
 @dataclass
@@ -243,8 +288,10 @@ class Worker:
         self.launch(cells, notebook, package)
         return self.wait_ready(timeout)
 
-    def launch(self, cells: list[str], notebook: bool, package: dict | None = None) -> None:
-        """Fork the worker and hand it the code, without waiting: it loads while we do other work."""
+    def launch(self, cells: list[str], notebook: bool, package: dict | None = None, setup: tuple = ()) -> None:
+        """Fork the worker and hand it the code, without waiting: it loads while we do other work.
+
+        ``setup``: functions the worker calls once the code is loaded (``[load] setup``)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_read, out_write = os.pipe()
         try:
@@ -256,7 +303,7 @@ class Worker:
         self._sock.setblocking(False)
         os.set_blocking(out_read, False)
         self._nonce = secrets.token_hex(16)
-        load = {"op": "load", "cells": cells, "notebook": notebook, "nonce": self._nonce}
+        load = {"op": "load", "cells": cells, "notebook": notebook, "nonce": self._nonce, "setup": list(setup)}
         if package is not None:  # the book's package shape: the worker imports it (see child.load_package)
             load["package"] = package
         self._queue(load)
@@ -493,11 +540,13 @@ def plain_sign(message: dict) -> dict:
 
 def _load_error(error) -> dict:
     error = error if isinstance(error, dict) else {}
-    kind, message, line, cell = (error.get(k) for k in ("type", "message", "line", "cell"))
+    kind, message, line, cell, file = (error.get(k) for k in ("type", "message", "line", "cell", "file"))
     return {"type": kind[:64] if isinstance(kind, str) and kind else "?",
             "message": message[:300] if isinstance(message, str) else "",
             "line": line if type(line) is int and 0 < line < 1_000_000 else None,
-            "cell": cell if type(cell) is int and 0 < cell < 100_000 else None}
+            "cell": cell if type(cell) is int and 0 < cell < 100_000 else None,
+            # Which file of a package: a plain relative path of identifiers (the trusted side looks it up).
+            "file": file if isinstance(file, str) and len(file) < 200 and _PACKAGE_FILE.fullmatch(file) else None}
 
 
 def _children(pid: int) -> list[int]:

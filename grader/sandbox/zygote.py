@@ -36,7 +36,7 @@ import numpy  # noqa: E402,F401  - warm: every worker inherits it
 
 from grader import wire  # noqa: E402
 from grader.binding import ProbeFile, load_probes  # noqa: E402
-from grader.sandbox import child, layers  # noqa: E402
+from grader.sandbox import child, imports, layers  # noqa: E402
 
 ESSENTIAL = ("process", "rlimits", "secrets", "network")
 
@@ -50,10 +50,9 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     layers.become_subreaper()
     probes = _load_probes(settings["probes"])
-    try:
-        seccomp_program = layers.build_seccomp_program()
-    except layers.LayerUnavailable:
-        seccomp_program = b""
+    seccomp_program = bytes.fromhex(settings["seccomp"])  # compiled by the grader: this Python needs no library
+    child.IMPORTS = imports.Policy(settings["imports"]["allowed"], settings["imports"]["font_cache"],
+                                   trusted=(os.path.dirname(settings["probes"]),))
     # Everything imported so far is shared with every worker: keep the cyclic GC away from it, or
     # each worker's first collection walks (and copy-on-write faults) the whole inherited heap.
     gc.collect()
