@@ -71,12 +71,6 @@ class Assignment:
     parts_everywhere: tuple[str, ...] = ()
 
     @property
-    def load_package(self) -> PackageShape | None:
-        """``package`` under the name it had before ``[load] modules`` existed (branches written against
-        that name pass it on unchanged); new code reads ``package``."""
-        return self.package
-
-    @property
     def public_tests(self) -> Path:
         return self.root / "tests" / "public"
 

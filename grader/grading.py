@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Union
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from grader.i18n import choose_language
 from grader.results import build_result, now, validate
 from grader.review import review_reasons
 from grader.runner import Session, workers_runtime
-from grader.submission import Submission, load_submission, load_upload
+from grader.submission import PackageShape, Submission, load_submission, load_upload
 
 Loaded = Union[Submission, SubmissionError]
 
@@ -54,6 +54,11 @@ def assignment_for(path: Path, repo_root: Path | None = None) -> Assignment:
     """The kit's only assignment, or the one ``path`` is plainly for: named like its template (or its
     package), else defining more of the names only its reference defines than of any other's.
 
+    A package is for each stage whose package it has the shape of (the book's stages 2-5 all use
+    ``dezero``): of those, the one whose modules it holds all of, and the most of them (a stage-2
+    package holds core_simple.py only; the book's complete package holds every stage's modules and
+    so goes to the last stage; an instructor grading it as an earlier stage says so with -a).
+
     When that is a tie, the instructor chooses with -a rather than a student being graded
     against the wrong tests.
     """
@@ -62,7 +67,7 @@ def assignment_for(path: Path, repo_root: Path | None = None) -> Assignment:
         return load_assignment(None, repo_root)
     assignments = [load_assignment(str(folder)) for folder in folders]
     loaded = {a.id: load_or_error(path, a) for a in assignments}
-    named = [a for a in assignments if _named_for(_submission_or_none(loaded[a.id]), a)]
+    named = _most_complete((a, loaded[a.id]) for a in assignments if _named_for(_submission_or_none(loaded[a.id]), a))
     if len(named) == 1:
         return named[0]
     own = _distinctive_names(assignments)
@@ -77,6 +82,22 @@ def assignment_for(path: Path, repo_root: Path | None = None) -> Assignment:
     if len(problems) == len(loaded):  # nothing to go by: what is wrong with the file comes first
         raise GraderError(f"{problems[0]} (then choose its assignment with -a: {ids})")
     raise GraderError(f"{path}: cannot tell which assignment it is for; choose one with -a ({ids})")
+
+
+def _most_complete(named: Iterable[tuple[Assignment, Submission]]) -> list[Assignment]:
+    """The package-shaped matches holding every module their assignment lists, the most modules first;
+    files named like a template stay as they are."""
+    named = list(named)
+    packages = [(a, s) for a, s in named if s.package is not None]
+    if len(packages) < 2:
+        return [a for a, _ in named]
+    complete = [(len(s.package["modules"]), a) for a, s in packages
+                if all(PackageShape(s.package["name"], (m,)).module_file(m) in s.package["files"]
+                       for m in s.package["modules"])]
+    if not complete:
+        return [a for a, _ in named]
+    most = max(count for count, _ in complete)
+    return [a for count, a in complete if count == most]
 
 
 def _submission_or_none(loaded: Loaded) -> Submission | None:

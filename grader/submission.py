@@ -199,9 +199,10 @@ def _named_like(files: dict[str, bytes], preferred_stem: str | None) -> bool:
 def find_package(files: dict[str, bytes], package: PackageShape | str) -> dict[str, bytes] | None:
     """The .py files of the package, relative to the folder that holds it, or None if there is none.
 
-    The package is a folder named ``package.name`` holding ``__init__.py``: the shallowest one if a
-    zip nests it (the book's repository), one holding the first of its modules if several are as
-    shallow. The package folder itself may be what was given.
+    The package is a folder named ``package.name`` holding ``__init__.py``: one holding the first of
+    its modules before one that does not (a stray ``dezero/__init__.py`` beside the real package),
+    then the shallowest if a zip nests it (the book's repository). The package folder itself may be
+    what was given.
     """
     if isinstance(package, str):
         package = PackageShape.configured(package)
@@ -210,7 +211,7 @@ def find_package(files: dict[str, bytes], package: PackageShape | str) -> dict[s
         files = {f"{top}/{name}": data for name, data in files.items()}
     marker = f"{top}/__init__.py"
     prefixes = {name[: len(name) - len(marker)] for name in files if name == marker or name.endswith("/" + marker)}
-    for prefix in sorted(prefixes, key=lambda p: (p.count("/"), f"{p}{first}" not in files, p)):
+    for prefix in sorted(prefixes, key=lambda p: (f"{p}{first}" not in files, p.count("/"), p)):
         return {name[len(prefix):]: data for name, data in files.items()
                 if name.startswith(f"{prefix}{top}/") and _IMPORTABLE.match(name[len(prefix):])}
     return None

@@ -165,3 +165,25 @@ def test_a_str_subclass_never_runs_inside_the_hook(tmp_path):
         assert not ran, "student code ran inside the hook"
     ''')
     assert {s["kind"] for s in signs} >= {"exec", "frames"}
+
+
+@pytest.mark.e2e
+@pytest.mark.hostile
+@pytest.mark.parametrize("removal", [
+    "sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != 'AllowedImports']",
+    "sys.meta_path = [f for f in sys.meta_path if type(f).__name__ != 'AllowedImports']",
+    "import copy; sys.meta_path[0] = copy.copy(sys.meta_path[0])",  # a copy in its place
+    "sys.audit('grader.import_policy', None); sys.meta_path.pop(0)",  # announcing another one first
+    "",  # nothing taken away: the same imports are no sign
+])
+def test_taking_the_import_policy_away_is_a_sign_at_the_next_import(tmp_path, grade, removal):
+    """Without the policy's finder any installed module imports; the import that follows is flagged.
+    heapq loads a C extension (an import event of its own, without sys.meta_path)."""
+    path = tmp_path / "escape.py"
+    path.write_text("import sys\n" + removal + "\nimport colorsys, heapq\n" + (EXAMPLES / "correct.py").read_text(),
+                    "utf-8")
+    result = grade(path)
+    assert result["score"] == result["max_score"], result["output"]
+    reasons = [r for r in result["extra_data"]["review"] if "import hooks" in r]
+    assert len(reasons) == (1 if removal else 0), result["extra_data"]["review"]
+    assert all("line 3" in reason for reason in reasons), reasons

@@ -382,3 +382,21 @@ def test_stage3_scores_upload_to_canvas_and_over_lti(batch, tmp_path):
         assert {uid: score["scoreGiven"] for uid, score in posted.items()} == pytest.approx(
             {uid: value * 65 / 66 for uid, value in scores.items()}, abs=1e-3)
         assert {score["scoreMaximum"] for score in posted.values()} == {65.0}
+
+
+def test_a_package_goes_to_the_stage_whose_modules_it_holds_all_of(tmp_path):
+    """Stages 2 and 3 both take a ``dezero`` package: a stage-3 package (functions.py, utils.py) is for
+    stage 3 even when it still holds stage 2's core_simple.py, and a stage-2 package stays stage 2's."""
+    from grader.grading import assignment_for
+
+    def package(name, modules):
+        folder = tmp_path / name / "dezero"
+        folder.mkdir(parents=True)
+        for module in modules:
+            (folder / module).write_text("import numpy as np\n\n\ndef f():\n    return np.ones(1)\n", encoding="utf-8")
+        return folder.parent
+
+    assert assignment_for(package("two", ["__init__.py", "core_simple.py"]), ROOT).id == "stage2_natural_code"
+    assert assignment_for(package("three", ["__init__.py", "core.py", "functions.py", "utils.py"]), ROOT).id == STAGE3
+    both = package("both", ["__init__.py", "core_simple.py", "core.py", "functions.py", "utils.py"])
+    assert assignment_for(both, ROOT).id == STAGE3

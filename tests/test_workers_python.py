@@ -13,6 +13,7 @@ import dataclasses
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from conftest import EXAMPLES, ROOT
 from grader.assignment import load_assignment
 from grader.errors import GraderError
 from grader.grading import grade_files
+from grader.sandbox.client import _hidden_paths
 from grader.sandbox.interpreter import _describe, find_python, installed_pythons, prepare
 
 REFERENCE2 = ROOT / "reference" / "dezero_stage2.py"
@@ -149,3 +151,22 @@ def test_an_older_python_than_the_worker_supports_is_refused_by_version():
 
 def test_the_graders_own_version_is_its_own_interpreter():
     assert find_python(None) == find_python(f"{sys.version_info[0]}.{sys.version_info[1]}") == sys.executable
+
+
+def test_a_folder_workers_cannot_pass_through_to_their_python_is_covered_and_the_path_bound_back():
+    """tox makes its .tox folder 0700: the workers (another uid) could not reach the allowed packages in
+    the venv below it. Such a folder is covered by a searchable tmpfs with the venv bound back under it,
+    unless a folder above it is covered already."""
+    base = Path(tempfile.mkdtemp(dir="/var/tmp")).resolve()  # not /tmp: workers get their own /tmp, never covered
+    base.chmod(0o755)  # the highest closed folder is the one covered: here .tox, not mkdtemp's own 0700
+    try:
+        closed = base / ".tox"
+        site = closed / "py" / "lib" / "site-packages"
+        site.mkdir(parents=True)
+        closed.chmod(0o700)
+        assert str(closed) in _hidden_paths([], [str(site)])
+        assert str(closed) not in _hidden_paths([str(base)], [str(site)]) and str(base) in _hidden_paths([str(base)], [])
+        closed.chmod(0o755)
+        assert str(closed) not in _hidden_paths([], [str(site)])
+    finally:
+        shutil.rmtree(base)

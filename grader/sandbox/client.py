@@ -14,6 +14,7 @@ import secrets
 import select
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -106,8 +107,9 @@ class Zygote:
         self.runtime = runtime or prepare_runtime(None)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._uid_claim, uid_base = claim_uid_range()
+        readable = readable_paths(self.runtime)
         settings = {"probes": os.path.abspath(probes_path), "uid_base": uid_base,
-                    "hide": _hidden_paths(hide), "readable": readable_paths(self.runtime),
+                    "hide": _hidden_paths(hide, readable), "readable": readable,
                     "imports": {"allowed": list(self.runtime.allowed), "font_cache": self.runtime.font_cache},
                     "seccomp": seccomp_program().hex()}
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -214,15 +216,41 @@ def seccomp_program() -> bytes:
         return b""
 
 
-def _hidden_paths(extra: list[str]) -> list[str]:
+def _hidden_paths(extra: list[str], readable: list[str] = ()) -> list[str]:
     """Folders covered by an empty tmpfs in the worker's mount namespace.
 
     Never ``/`` (nothing would run) nor ``/tmp`` or below: the worker gets a fresh private /tmp
     anyway, and covering it again took away the worker's own folder (grading ``/tmp/x.py``).
+    A folder the workers cannot pass through (tox makes its ``.tox`` 0700) on the way to a path they
+    must read is covered too: the tmpfs can be passed through and the path is bound back under it,
+    and nothing else in that folder was readable to a worker anyway.
     """
     home = os.path.expanduser("~")
     candidates = {os.path.realpath(p) for p in ["/root", "/home", home, *extra] if p and os.path.isdir(p)}
+    candidates |= _closed_folders_above(readable, covered=candidates)
     return sorted((p for p in candidates if p != "/" and p != "/tmp" and not p.startswith("/tmp/")), key=len)
+
+
+def _closed_folders_above(paths: list[str], covered: set[str]) -> set[str]:
+    """The highest folder above each of ``paths`` that others may not search (no o+x), unless a
+    covered folder is above it already (the tmpfs over that one is searchable)."""
+    found = set()
+    for path in paths:
+        folder = os.path.dirname(os.path.realpath(path))
+        closed = None
+        while folder not in ("/", ""):
+            if folder in covered or folder in found:
+                closed = None
+                break
+            try:
+                if not os.stat(folder).st_mode & stat.S_IXOTH:
+                    closed = folder
+            except OSError:
+                pass
+            folder = os.path.dirname(folder)
+        if closed:
+            found.add(closed)
+    return found
 
 
 @dataclass

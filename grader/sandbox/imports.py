@@ -119,7 +119,9 @@ class AllowedImports:
 def install(policy: Policy | None, own: tuple, config_folder: str) -> None:
     """Put the policy in front of every other finder, before the first student line runs."""
     if policy is not None:
-        sys.meta_path.insert(0, AllowedImports(policy, own, config_folder))
+        finder = AllowedImports(policy, own, config_folder)
+        sys.meta_path.insert(0, finder)
+        sys.audit("grader.import_policy", finder)  # the run-time watch's reference (grader.sandbox.watch)
 
 
 def _prepare_matplotlib(font_cache: tuple | None, config_folder: str) -> None:

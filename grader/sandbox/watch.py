@@ -25,6 +25,10 @@ import sys
 import _thread
 from typing import Callable
 
+# Raised by grader.sandbox.imports with the import policy's finder, before any student line runs: the hook
+# keeps the first one it is told of (a later one is the student's), and an import student code makes
+# while that finder is not on sys.meta_path is a sign.
+POLICY_EVENT = "grader.import_policy"
 # Event -> kind of sign (the kinds of grader.review, so one sentence covers both scans).
 _EVENTS = {
     "compile": "exec", "exec": "exec",
@@ -34,7 +38,7 @@ _EVENTS = {
     "object.__getattr__": "frames",   # refined by attribute name below
     "gc.get_objects": "gc", "gc.get_referrers": "gc", "gc.get_referents": "gc",
     "function.__new__": "code_objects", "code.__new__": "code_objects", "object.__setattr__": "code_objects",
-    "import": "kit", "sys.addaudithook": "hooks",
+    "import": "kit", "sys.addaudithook": "hooks", POLICY_EVENT: "hooks",
     "socket.__new__": "raw_io", "open": "raw_io", "os.listdir": "raw_io", "os.scandir": "raw_io",
     **{f"ctypes.{name}": "ctypes" for name in (
         "dlopen", "dlsym", "dlsym/handle", "addressof", "call_function", "cdata", "cdata/buffer",
@@ -92,6 +96,7 @@ def make_hook(report: Callable[[dict], None], workdir: str, labels: tuple[str, .
     workdir = workdir.rstrip(os.sep) + os.sep
     labels = frozenset(labels)
     origins: dict[int, bool] = {}  # id of an import hook -> whether its code is the student's
+    policy: list = []  # the import policy's finder, as the kit announced it
     sent: set = set()
     per_kind: dict[str, int] = {}
     busy: set = set()
@@ -176,7 +181,15 @@ def make_hook(report: Callable[[dict], None], workdir: str, labels: tuple[str, .
     def judge(event: str, kind: str, args: tuple, frame):
         """The frame to blame for this event, or None when it is not a sign."""
         first = args[0] if args else None
+        if event == POLICY_EVENT:
+            if policy:
+                return kind, untrusted_on_stack(frame) or frame  # announced twice: not by the kit
+            policy.append(first)
+            return kind, None
         if event == "import":
+            finders = args[3] if len(args) > 3 else None  # None when an extension module found earlier loads
+            if policy and type(finders) is list and not any(f is policy[0] for f in finders):
+                return "hooks", untrusted_on_stack(frame)  # the policy taken away (compared by identity only)
             if any(students_code(f, ("find_spec", "find_module")) for f in meta_path) or any(
                     students_code(f, ("__init__", "__call__")) for f in path_hooks):
                 return "hooks", untrusted_on_stack(frame) or frame
