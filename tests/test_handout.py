@@ -143,6 +143,11 @@ def test_readme_commands_run_as_written(tmp_path, assignment):
     assert (student / "dezero_stage1_handout" / ".venv").is_dir(), out[-2000:]
     assert ran.returncode == 1 and "Traceback" not in out, out[-2000:]
     assert "public tests: 0/" in ran.stdout and "TODO stub" in ran.stdout, out[-2000:]
+    # From the folder the zip was unzipped in, naming the file: the kit finds the handout it came from.
+    grader = student / "dezero_stage1_handout" / ".venv" / "bin" / "grader"
+    outside = subprocess.run([str(grader), "check", "dezero_stage1_handout/dezero_stage1.py", "--lang", "en"],
+                             cwd=student, env=env, capture_output=True, text=True, timeout=600)
+    assert outside.returncode == 1 and "public tests: 0/" in outside.stdout, outside.stdout + outside.stderr
 
 
 def test_the_students_kit_is_self_contained_and_python_39_clean(files):
