@@ -239,7 +239,8 @@ class GradingPlugin:
             error = self.whose(item, error)
             message = self.feedback(error, self.is_hidden(item), item.nodeid)
             relied_on = declared_parts(item)["uses"]
-            if relied_on:  # names from the trusted test file, never an input
+            if relied_on and not isinstance(error, LoadFailure):  # names from the trusted test file, never an input
+                # (a file that did not load fails every test for that one reason: no other part is to blame)
                 message = Message("parts.also_relies_on", {"text": message, "parts": ", ".join(relied_on)})
             text = message.render(self.lang)
             item.stash[_FEEDBACK] = text
