@@ -299,7 +299,9 @@ def student_error_message(error: StudentError, hidden: bool, api: frozenset[str]
     # A student's exception text may echo hidden inputs; only public tests show it.
     # NotImplementedError carries the template's TODO text; its hint says the same in the chosen language.
     if not hidden and error.message and error.kind != "NotImplementedError":
-        text = Message("student.raised_with_message", {"text": text, "message": error.advice or error.message})
+        # The worker loads a file as module "submission": the student knows it as their file.
+        message = error.advice or error.message.replace("module 'submission' has", "your file has", 1)
+        text = Message("student.raised_with_message", {"text": text, "message": message})
     hint = likely_bug(error)
     if hint is not None:
         text = Message("student.raised_with_message", {"text": text, "message": Message(hint)})
