@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from conftest import EXAMPLES, ROOT
+from grader.assignment import load_assignment
 from grader.handout import build_handout, find_leaks, handout_files, secrets_of
 
 
@@ -23,6 +24,12 @@ def test_handout_holds_what_students_need(files):
             "assignments/stage1_autodiff/tests/public/test_public_stage1.py"} <= names
     readme = files["README.md"].decode()
     assert "pip install ./grader-kit" in readme and "grader check" in readme and "한국어" in readme
+    assert "package folder" not in readme  # stage 1 takes a file; the stages that grade dezero/ say so:
+
+
+def test_a_stage_that_grades_the_books_package_says_how_to_hand_it_in():
+    readme = handout_files(load_assignment("stage3_higher_order", repo_root=ROOT), "en")["README.md"].decode()
+    assert "`dezero/` package folder" in readme and "grader check dezero" in readme and "패키지 폴더" in readme
 
 
 def test_no_hidden_test_or_solution_line_is_in_the_handout(files, assignment):
