@@ -292,6 +292,7 @@ def build_handout(assignment: Assignment, output: Path, language: str | None = N
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(files):
             info = zipfile.ZipInfo(f"{top}/{path}", date_time=(2026, 1, 1, 0, 0, 0))  # reproducible
+            info.external_attr = 0o644 << 16  # unzip's mode; a bare ZipInfo gives 0600
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, files[path])
     output.write_bytes(buffer.getvalue())

@@ -138,6 +138,7 @@ def test_readme_commands_run_as_written(tmp_path, assignment):
     build_handout(assignment, handout)
     student = tmp_path / "Downloads"
     zipfile.ZipFile(handout).extractall(student)
+    assert {info.external_attr >> 16 for info in zipfile.ZipFile(handout).infolist()} == {0o644}  # unzip: rw-r--r--
     readme = (student / "dezero_stage1_handout" / "README.md").read_text(encoding="utf-8")
     block = readme_blocks(readme, "bash")[0]
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
