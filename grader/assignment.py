@@ -141,24 +141,34 @@ def find_repo_root(start: Path | None = None) -> Path:
 
 
 def installed_kit() -> Path | None:
-    """The kit folder ``grader`` runs from (a checkout) or was ``pip install``-ed from.
+    """The kit folder ``grader`` runs from (a checkout) or was ``pip install``-ed from; for a handout's
+    checker, the handout folder its ``grader-kit/`` was installed from (it holds ``assignments/``).
 
     pip records a local install's source folder in the distribution's ``direct_url.json``
     (PEP 610), editable or not; a kit installed any other way has none, and GRADER_HOME says.
     """
     candidates = [Path(__file__).resolve().parent.parent]
-    try:
-        from importlib import metadata
-
-        record = json.loads(metadata.distribution("dezero-autograder").read_text("direct_url.json") or "{}")
-        url = record.get("url", "") if isinstance(record, dict) else ""
-        if isinstance(url, str) and url.startswith("file://"):
-            candidates.append(Path(unquote(urlparse(url).path)))
-    except (metadata.PackageNotFoundError, ValueError, OSError, TypeError):
-        pass
+    for distribution, handout in (("dezero-autograder", False), ("dezero-autograder-check", True)):
+        source = _installed_from(distribution)
+        if source is not None:
+            candidates += [source, source.parent] if handout else [source]
     for folder in candidates:
         if (folder / "assignments").is_dir():
             return folder.resolve()
+    return None
+
+
+def _installed_from(distribution: str) -> Path | None:
+    """The local folder pip installed ``distribution`` from, or None."""
+    from importlib import metadata
+
+    try:
+        record = json.loads(metadata.distribution(distribution).read_text("direct_url.json") or "{}")
+    except (metadata.PackageNotFoundError, ValueError, OSError, TypeError):
+        return None
+    url = record.get("url", "") if isinstance(record, dict) else ""
+    if isinstance(url, str) and url.startswith("file://"):
+        return Path(unquote(urlparse(url).path))
     return None
 
 

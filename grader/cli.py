@@ -60,8 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands")
 
     grade = commands.add_parser("grade", help="grade one submission (.py, .ipynb, folder or .zip)")
-    grade.add_argument("submission", type=Path)
-    _assignment_option(grade)
+    grade.add_argument("submission", type=Path, help="a .py, .ipynb, package folder or .zip")
+    _assignment_option(grade, chosen=True)
     grade.add_argument("-o", "--output", type=Path, help="result file (default: results.json here, or in the "
                                                           "temp folder's grader-results/ when here is inside the kit)")
     grade.add_argument("--insecure", action="store_true", help="grade even if essential sandbox layers are missing")
@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
 
     handout = commands.add_parser("handout", help="build the students' handout zip (no hidden tests, no solution)")
     _assignment_option(handout)
-    handout.add_argument("-o", "--output", type=Path, default=Path("handout.zip"))
+    handout.add_argument("-o", "--output", type=Path, default=Path("handout.zip"),
+                         help="the zip to write (default: handout.zip)")
     handout.add_argument("--lang", choices=("en", "ko"),
                          help="feedback language of the students' checker (default: each student's locale)")
     handout.set_defaults(handler=_handout)
@@ -96,8 +97,9 @@ def _parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="scores of a graded batch as an LMS import file")
     export.add_argument("outdir", type=Path, help="the -o folder of a grader batch run")
-    export.add_argument("--to", choices=("canvas", "moodle", "csv"), required=True)
-    export.add_argument("-o", "--output", type=Path, required=True)
+    export.add_argument("--to", choices=("canvas", "moodle", "csv"), required=True,
+                        help="Canvas gradebook CSV, Moodle grading worksheet, or plain CSV")
+    export.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
     export.add_argument("--roster", type=Path, help="roster CSV (names, ids, emails; absent students listed)")
     _lms_assignment_option(export, required=False)
     _scale_option(export)
@@ -109,22 +111,24 @@ def _parser() -> argparse.ArgumentParser:
     gradescope_commands = gradescope.add_subparsers(title="gradescope commands")
     gs_build = gradescope_commands.add_parser("build", help="write autograder.zip (setup.sh, run_autograder, kit/)")
     _assignment_option(gs_build)
-    gs_build.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"))
+    gs_build.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"),
+                          help="the zip to upload to Gradescope (default: autograder.zip)")
     gs_build.set_defaults(handler=_gradescope_build)
     gs_run = gradescope_commands.add_parser("run", help="grade inside Gradescope's /autograder layout")
     _assignment_option(gs_run)
-    gs_run.add_argument("--root", type=Path, default=Path("/autograder"))
+    gs_run.add_argument("--root", type=Path, default=Path("/autograder"),
+                        help="Gradescope's autograder folder (default: /autograder)")
     gs_run.set_defaults(handler=_gradescope_run)
 
     upload = commands.add_parser("upload", help="post a graded batch's scores to Canvas or an LTI 1.3 platform")
     upload_commands = upload.add_subparsers(title="upload targets")
     canvas = upload_commands.add_parser("canvas", help="Canvas REST API (token from $CANVAS_TOKEN)")
-    canvas.add_argument("outdir", type=Path)
+    canvas.add_argument("outdir", type=Path, help="the -o folder of a grader batch run")
     canvas.add_argument("--url", required=True, help="your Canvas address, e.g. https://canvas.example.edu")
     canvas.add_argument("--course", required=True, help="course id (the number in the course URL)")
     _lms_assignment_option(canvas, required=True)
     lti = upload_commands.add_parser("lti", help="LTI 1.3 Assignment and Grade Services")
-    lti.add_argument("outdir", type=Path)
+    lti.add_argument("outdir", type=Path, help="the -o folder of a grader batch run")
     lti.add_argument("--config", type=Path, required=True, help="TOML: issuer, client_id, key_file, platform, context_id "
                                                                  "(see docs/lms.md)")
     for sub, handler in ((canvas, _upload_canvas), (lti, _upload_lti)):
@@ -188,7 +192,7 @@ def _serve_command(commands) -> None:
 def _check_command(commands) -> None:
     check = commands.add_parser("check", help="students: run the public tests on your file")
     check.add_argument("file", type=Path, nargs="?", help="your .py or .ipynb (default: the template name here)")
-    _assignment_option(check)
+    _assignment_option(check, chosen=True)
     _lang_option(check)
     check.set_defaults(handler=_check)
 
@@ -239,9 +243,11 @@ def _lang_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=("en", "ko"), help="language of feedback (default: config, then locale)")
 
 
-def _assignment_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-a", "--assignment", help="assignment id or folder (optional with one assignment; "
-                        "selftest and template without it: every assignment)")
+def _assignment_option(parser: argparse.ArgumentParser, chosen: bool = False) -> None:
+    """``chosen``: without -a, the command picks the assignment the file is plainly for (grade, check)."""
+    parser.add_argument("-a", "--assignment", help="assignment id or folder (" + (
+        "without it: the one the file is plainly for, named on stderr" if chosen else
+        "optional with one assignment; selftest and template without it: every assignment") + ")")
     _old_spellings(parser, "--assignment", "assignment")
 
 
@@ -284,6 +290,9 @@ def _grade(args: argparse.Namespace) -> int:
     if not args.submission.exists():
         raise GraderError(f"{args.submission}: no such file or folder; check the path")
     assignment = load_assignment(args.assignment) if args.assignment else assignment_for(args.submission)
+    if not args.assignment and len(list_assignments(find_repo_root())) > 1:
+        print(f"grader: grading {args.submission} as {assignment.id} (chosen from the file; -a chooses another)",
+              file=sys.stderr)
     session = open_session(assignment, [str(args.submission.resolve().parent)], insecure=args.insecure,
                            lang=args.lang)
     try:

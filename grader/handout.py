@@ -62,7 +62,7 @@ Then:
 2. Check again: `grader check` (or `grader check {name}.ipynb`). It runs the public tests only and
    names the likely bug when your answer matches a common mistake; hidden tests run at grading.
    In a new terminal, `cd {name}_handout` and activate `.venv` again (the second and third lines above).
-3. Submit `{name}.py` or `{name}.ipynb` to your course's LMS.
+3. Submit `{name}.py` or `{name}.ipynb` to your course's LMS.{package_en}
 
 ## 한국어
 
@@ -100,7 +100,7 @@ grader check --lang ko
 2. 다시 확인합니다: `grader check` (노트북은 `grader check {name}.ipynb`). 공개 테스트만 실행하며,
    답이 흔한 실수와 같으면 그 실수를 알려 줍니다. 채점 때는 숨은 테스트도 실행됩니다.
    새 터미널에서는 `cd {name}_handout` 후 `.venv`를 다시 활성화하세요(위의 둘째, 셋째 줄).
-3. `{name}.py` 또는 `{name}.ipynb`를 강의의 LMS에 제출합니다.
+3. `{name}.py` 또는 `{name}.ipynb`를 강의의 LMS에 제출합니다.{package_ko}
 """
 
 
@@ -115,7 +115,7 @@ def handout_files(assignment: Assignment, language: str | None = None) -> dict[s
     root = str(assignment.root)
     files["README.md"] = STUDENT_README.format(title=assignment_title(root, "en", assignment.title),
                                                title_ko=assignment_title(root, "ko", assignment.title),
-                                               name=assignment.template_name).encode()
+                                               name=assignment.template_name, **_package_notes(assignment)).encode()
     base = f"assignments/{assignment.root.name}"
     public_names = set()
     for test in sorted(assignment.public_tests.glob("*.py")):
@@ -271,6 +271,17 @@ def find_leaks(files: dict[str, bytes], assignment: Assignment) -> list[str]:
     return leaks
 
 
+def _package_notes(assignment: Assignment) -> dict[str, str]:
+    """The README's line on submitting the book's package shape, where the assignment grades one."""
+    if assignment.package is None:
+        return {"package_en": "", "package_ko": ""}
+    name = assignment.package.name
+    return {"package_en": f"\n   Or submit your `{name}/` package folder (as in the book), zipped; check it first with "
+                          f"`grader check {name}`.",
+            "package_ko": f"\n   책처럼 `{name}/` 패키지 폴더를 zip으로 묶어 제출해도 됩니다. 먼저 `grader check {name}`로 "
+                          f"확인하세요."}
+
+
 def build_handout(assignment: Assignment, output: Path, language: str | None = None) -> list[str]:
     files = handout_files(assignment, language)
     leaks = find_leaks(files, assignment)
@@ -281,6 +292,7 @@ def build_handout(assignment: Assignment, output: Path, language: str | None = N
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(files):
             info = zipfile.ZipInfo(f"{top}/{path}", date_time=(2026, 1, 1, 0, 0, 0))  # reproducible
+            info.external_attr = 0o644 << 16  # unzip's mode; a bare ZipInfo gives 0600
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, files[path])
     output.write_bytes(buffer.getvalue())

@@ -239,7 +239,8 @@ class GradingPlugin:
             error = self.whose(item, error)
             message = self.feedback(error, self.is_hidden(item), item.nodeid)
             relied_on = declared_parts(item)["uses"]
-            if relied_on:  # names from the trusted test file, never an input
+            if relied_on and not isinstance(error, LoadFailure):  # names from the trusted test file, never an input
+                # (a file that did not load fails every test for that one reason: no other part is to blame)
                 message = Message("parts.also_relies_on", {"text": message, "parts": ", ".join(relied_on)})
             text = message.render(self.lang)
             item.stash[_FEEDBACK] = text
@@ -298,7 +299,9 @@ def student_error_message(error: StudentError, hidden: bool, api: frozenset[str]
     # A student's exception text may echo hidden inputs; only public tests show it.
     # NotImplementedError carries the template's TODO text; its hint says the same in the chosen language.
     if not hidden and error.message and error.kind != "NotImplementedError":
-        text = Message("student.raised_with_message", {"text": text, "message": error.advice or error.message})
+        # The worker loads a file as module "submission": the student knows it as their file.
+        message = error.advice or error.message.replace("module 'submission' has", "your file has", 1)
+        text = Message("student.raised_with_message", {"text": text, "message": message})
     hint = likely_bug(error)
     if hint is not None:
         text = Message("student.raised_with_message", {"text": text, "message": Message(hint)})

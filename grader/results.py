@@ -1,8 +1,10 @@
 """Results in Gradescope's results.json format, with our metadata under ``extra_data``."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 import tempfile
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -134,16 +136,41 @@ def validate(result: dict) -> None:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Write via a temp file and rename, so a reader never sees half a result."""
-    path = Path(path)
+    """Write via a temp file and rename, so a reader never sees half a result.
+
+    Only a regular file is replaced: a link is followed (its target is replaced, the link stays), and
+    what is not a regular file (``-o /dev/null``, a pipe) is written to as it is; renaming over it
+    replaced the device, as root, with a file. A new file gets the mode ``open`` would give it (0666
+    less the umask), an existing one keeps its own.
+    """
+    path = Path(os.path.realpath(path))
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        status = None
+    if status is not None and not stat.S_ISREG(status.st_mode) and not stat.S_ISDIR(status.st_mode):
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, ensure_ascii=False)
-            out.write("\n")
+            out.write(text)
+        os.chmod(temp, stat.S_IMODE(status.st_mode) if status is not None else 0o666 & ~_UMASK)
         os.replace(temp, path)
     except BaseException:
-        with __import__("contextlib").suppress(OSError):
+        with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read once at import (before any thread): setting it is the only way to read it."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()

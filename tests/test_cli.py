@@ -113,3 +113,37 @@ def test_upload_canvas_without_an_lms_assignment_is_one_line():
     args = _parse(["upload", "canvas", "out", "--url", "u", "--course", "1", "-a", "stage1_autodiff"])
     with pytest.raises(cli.GraderError, match="--lms-assignment"):
         cli._require_lms_assignment(args)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="links, pipes and modes as POSIX has them")
+def test_a_result_replaces_only_a_regular_file_and_gets_the_usual_mode(tmp_path):
+    """`grade -o /dev/null` run as root renamed a temp file over the device: /dev/null became a 0600 file."""
+    import json
+    import os
+    import stat
+    import threading
+
+    from grader.results import write_json_atomic
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    read = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_text(encoding="utf-8")), daemon=True)
+    reader.start()
+    write_json_atomic(fifo, {"score": 1})
+    reader.join(10)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and json.loads(read[0]) == {"score": 1}
+
+    target, link = tmp_path / "target.json", tmp_path / "link.json"
+    target.write_text("{}", encoding="utf-8")
+    target.chmod(0o640)
+    link.symlink_to(target)
+    write_json_atomic(link, {"score": 2})
+    assert link.is_symlink() and json.loads(target.read_text(encoding="utf-8")) == {"score": 2}
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640  # an existing file keeps its mode
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    write_json_atomic(tmp_path / "new.json", {"score": 3})
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o666 & ~mask  # not mkstemp's 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "new.json", "pipe", "target.json"]

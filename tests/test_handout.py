@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from conftest import EXAMPLES, ROOT
+from grader.assignment import load_assignment
 from grader.handout import build_handout, find_leaks, handout_files, secrets_of
 
 
@@ -23,6 +24,12 @@ def test_handout_holds_what_students_need(files):
             "assignments/stage1_autodiff/tests/public/test_public_stage1.py"} <= names
     readme = files["README.md"].decode()
     assert "pip install ./grader-kit" in readme and "grader check" in readme and "한국어" in readme
+    assert "package folder" not in readme  # stage 1 takes a file; the stages that grade dezero/ say so:
+
+
+def test_a_stage_that_grades_the_books_package_says_how_to_hand_it_in():
+    readme = handout_files(load_assignment("stage3_higher_order", repo_root=ROOT), "en")["README.md"].decode()
+    assert "`dezero/` package folder" in readme and "grader check dezero" in readme and "패키지 폴더" in readme
 
 
 def test_no_hidden_test_or_solution_line_is_in_the_handout(files, assignment):
@@ -131,6 +138,7 @@ def test_readme_commands_run_as_written(tmp_path, assignment):
     build_handout(assignment, handout)
     student = tmp_path / "Downloads"
     zipfile.ZipFile(handout).extractall(student)
+    assert {info.external_attr >> 16 for info in zipfile.ZipFile(handout).infolist()} == {0o644}  # unzip: rw-r--r--
     readme = (student / "dezero_stage1_handout" / "README.md").read_text(encoding="utf-8")
     block = readme_blocks(readme, "bash")[0]
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
@@ -143,6 +151,11 @@ def test_readme_commands_run_as_written(tmp_path, assignment):
     assert (student / "dezero_stage1_handout" / ".venv").is_dir(), out[-2000:]
     assert ran.returncode == 1 and "Traceback" not in out, out[-2000:]
     assert "public tests: 0/" in ran.stdout and "TODO stub" in ran.stdout, out[-2000:]
+    # From the folder the zip was unzipped in, naming the file: the kit finds the handout it came from.
+    grader = student / "dezero_stage1_handout" / ".venv" / "bin" / "grader"
+    outside = subprocess.run([str(grader), "check", "dezero_stage1_handout/dezero_stage1.py", "--lang", "en"],
+                             cwd=student, env=env, capture_output=True, text=True, timeout=600)
+    assert outside.returncode == 1 and "public tests: 0/" in outside.stdout, outside.stdout + outside.stderr
 
 
 def test_the_students_kit_is_self_contained_and_python_39_clean(files):

@@ -158,3 +158,10 @@ def test_names_are_qualified_before_python_3_11_too():
     assert _owner_of(Variable.shape.fget.__code__, scope) == "Variable."
     assert _owner_of(Variable.make.__code__, scope) == "Variable."
     assert _owner_of(helper.__code__, scope) == ""
+
+
+def test_a_name_the_file_lacks_is_said_of_the_file_not_of_the_workers_module():
+    """The worker loads a file as module "submission"; the student never named it so."""
+    text = student_error_message(_error("AttributeError", "module 'submission' has no attribute 'Variable'"),
+                                 hidden=False).render("en")
+    assert "your file has no attribute 'Variable'" in text and "submission" not in text, text

@@ -376,6 +376,12 @@ def test_a_failed_test_that_uses_another_part_says_so_in_each_language(tmp_path)
     # What each outcome carries: a parametrized case its own needs, the function's uses.
     case = tests["test_forward_keeps_dtype_and_shape[Exp]"]["extra_data"]
     assert case == {"needs": ["Exp.forward"], "uses": ["Function.__call__"]}
+    # A file that does not load fails every test for that one reason: no other part is named.
+    broken = tmp_path / "broken.py"
+    broken.write_text("def square(x:\n", encoding="utf-8")
+    [result] = grade_files(stage1, [broken])
+    outputs = [t["output"] for t in result["tests"]]
+    assert all("SyntaxError" in text and "relies on" not in text for text in outputs), outputs[:3]
 
 
 # ---- selftest: the derived files, graded as the mutants are --------------------------------------

@@ -400,3 +400,10 @@ def test_a_package_goes_to_the_stage_whose_modules_it_holds_all_of(tmp_path):
     assert assignment_for(package("three", ["__init__.py", "core.py", "functions.py", "utils.py"]), ROOT).id == STAGE3
     both = package("both", ["__init__.py", "core_simple.py", "core.py", "functions.py", "utils.py"])
     assert assignment_for(both, ROOT).id == STAGE3
+
+
+@pytest.mark.e2e
+def test_grade_without_a_names_the_assignment_it_chose(tmp_path):
+    done = cli("grade", REFERENCE, "-o", tmp_path / "r.json")
+    assert done.returncode == 0 and f"as {STAGE3} (chosen from the file" in done.stderr, done.stderr
+    assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["extra_data"]["assignment_id"] == STAGE3

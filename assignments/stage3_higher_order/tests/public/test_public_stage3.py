@@ -7,7 +7,7 @@ between orders, a DOT graph with the edges the wrong way.
 import numpy as np
 import pytest
 
-from grader.checks import check_array, check_equal
+from grader.checks import check_array, check_equal, check_true
 
 needs, uses = pytest.mark.needs, pytest.mark.uses
 
@@ -48,7 +48,8 @@ def test_public_newton_book(student, reference):
     """Newton's method on f(x) = x ** 4 - 2 * x ** 2 from x = 2, ten steps (step 33)"""
     args = {"coefficients": [0.0, -2.0, 0.0, 1.0], "x0": 2.0, "iters": 10}
     got, want = student.probe("newton", **args), reference.probe("newton", **args)
-    check_equal(got["problem"] is None, True, "x.grad after gx.backward() (the second derivative) exists at every step")
+    check_true(got["problem"] is None, "check.not_true",
+               "x.grad exists after each gx.backward() (the second derivative)")
     check_array(_path(got), _path(want), "x after each step", rtol=1e-12, atol=0)
 
 
@@ -90,7 +91,8 @@ def test_public_dot_graph(student, reference):
         check_equal(len(got[kind]), len(want[kind]), f"the number of {kind} drawn")
     for direction, count in want["edges"].items():
         check_equal(got["edges"].get(direction), count, f"the number of {direction} edges")
-    check_equal(got["functions"] == want["functions"], True, "each function is labelled with its class name")
-    check_equal(got["variables"] == want["variables"], True, "each variable is labelled 'name: shape dtype'")
-    check_equal(got["looks"] == want["looks"], True, "variables are orange and filled, functions lightblue filled boxes")
-    check_equal(got["structure"] == want["structure"], True, "the DOT text draws the computational graph")
+    check_true(got["functions"] == want["functions"], "check.not_true", "each function is labelled with its class name")
+    check_true(got["variables"] == want["variables"], "check.not_true", "each variable is labelled 'name: shape dtype'")
+    check_true(got["looks"] == want["looks"], "check.not_true",
+               "variables are orange and filled, functions lightblue filled boxes")
+    check_true(got["structure"] == want["structure"], "check.not_true", "the DOT text draws the computational graph")
