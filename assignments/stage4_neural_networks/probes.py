@@ -4,7 +4,9 @@ Each probe takes the student's module and JSON-able arguments, exercises one beh
 returns plain data (numbers, strings, booleans, ndarrays) that the grading process compares
 with the same probe run on the reference. This file holds no inputs and no expected values:
 those live in the tests, which never enter the worker. Where a probe needs data it cannot be
-handed (an upstream gradient, a training set), it makes it from a seed the test passes.
+handed (an upstream gradient, a training set), it makes it from a seed the test passes, with
+integer numpy arithmetic of its own (``_uniform``): numpy.random's generators look numpy's functions
+up each time they are called, and a submission may have replaced those (tests/test_probe_integrity.py).
 
 Only names the book's ``dezero`` package exports are used (``Variable``, ``Parameter``,
 ``reshape``, ``sum_to``, ``linear``, ``Layer``, ``Linear``, ``MLP``, ``SGD``, ``DataLoader``...),
@@ -16,7 +18,6 @@ loader reads a dataset the probe defines itself, and gradients are seeded on the
 Runs on the students' Python too (3.9 and newer).
 """
 import numpy as np
-from numpy.random import default_rng
 
 
 def describe(value):
@@ -40,9 +41,33 @@ def _value(mod, value):
     return describe(value)
 
 
+def _uniform(seed, count):
+    """``count`` numbers in [0, 1) from ``seed``: splitmix64 of a counter, in uint64 array arithmetic
+    (exact, so the worker and the grading process make the same numbers on any Python or numpy)."""
+    z = (np.arange(count, dtype=np.uint64) + (np.uint64(seed) << np.uint64(32))) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / 9007199254740992.0  # the top 53 bits over 2 ** 53
+
+
+def _normal(seed, shape):
+    """Standard normal numbers of ``shape`` from ``seed`` (Box-Muller on two streams of _uniform)."""
+    count = 1
+    for size in shape:
+        count *= int(size)
+    u = _uniform(seed, 2 * count)
+    return (np.sqrt(-2.0 * np.log(1.0 - u[:count])) * np.cos(2.0 * np.pi * u[count:])).reshape(tuple(shape))
+
+
+def _permutation(seed, count):
+    """A shuffled order of range(count) from ``seed``."""
+    return _uniform(seed, count).argsort(kind="stable")
+
+
 def _upstream(seed, shape):
     """The gradient a test seeds on a function's output: standard normal numbers from ``seed``."""
-    return default_rng(seed).standard_normal(tuple(shape))
+    return _normal(seed, shape)
 
 
 # ---- the functions of steps 37-47, by name ------------------------------------------------------
@@ -324,9 +349,8 @@ def dataloader(mod, size, batch_size, shuffle, epochs, seed):
 
 def _sine_data(seed, size):
     """The regression data of steps 42-45: y = sin(2 pi x) + uniform noise, x uniform in [0, 1)."""
-    rng = default_rng(seed)
-    x = rng.random((size, 1))
-    return x, np.sin(2 * np.pi * x) + rng.random((size, 1))
+    x = _uniform(seed, size).reshape(size, 1)
+    return x, np.sin(2 * np.pi * x) + _uniform(seed + 1, size).reshape(size, 1)
 
 
 def train_sine(mod, seed, size, hidden, lr, momentum, iters):
@@ -348,14 +372,14 @@ def train_sine(mod, seed, size, hidden, lr, momentum, iters):
 
 def _spiral(seed, per_class, classes=3):
     """The spiral of step 48: ``classes`` arms of ``per_class`` points, shuffled; x float32, t int."""
-    rng = default_rng(seed)
     x = np.zeros((per_class * classes, 2), dtype=np.float32)
     t = np.repeat(np.arange(classes), per_class)
     rate = np.arange(per_class) / per_class
+    noise = _normal(2 * seed, (classes, per_class)) * 0.2
     for arm in range(classes):
-        theta = arm * 4.0 + 4.0 * rate + rng.standard_normal(per_class) * 0.2
+        theta = arm * 4.0 + 4.0 * rate + noise[arm]
         x[arm * per_class:(arm + 1) * per_class] = np.stack([rate * np.sin(theta), rate * np.cos(theta)], axis=1)
-    order = rng.permutation(len(t))
+    order = _permutation(2 * seed + 1, len(t))
     return x[order], t[order]
 
 
@@ -367,8 +391,8 @@ def train_spiral(mod, seed, per_class, hidden, lr, batch_size, epochs):
     model = mod.MLP((hidden, 3))
     chosen = mod.SGD(lr).setup(model)
     losses = []
-    for _ in range(epochs):
-        order = np.random.permutation(len(x))
+    for epoch in range(epochs):
+        order = _permutation(epochs * seed + epoch, len(x))
         total = 0.0
         for start in range(0, len(x), batch_size):
             batch = order[start:start + batch_size]
@@ -383,12 +407,12 @@ def train_spiral(mod, seed, per_class, hidden, lr, batch_size, epochs):
     return {"losses": losses, "accuracy": float(mod.accuracy(scores, t).data)}
 
 
-def _digit_shapes(rng, classes=10, size=28):
+def _digit_shapes(seed, classes=10, size=28):
     """One 28 x 28 stroke drawing per class: a few thick line segments between random points."""
     shapes = np.zeros((classes, size, size))
     steps = np.linspace(0.0, 1.0, 60)
     for number in range(classes):
-        points = rng.uniform(5, size - 6, (4, 2))
+        points = 5 + (size - 11) * _uniform(classes * seed + number, 8).reshape(4, 2)
         for start, end in zip(points, points[1:]):
             rows = np.round(start[0] + (end[0] - start[0]) * steps).astype(int)
             cols = np.round(start[1] + (end[1] - start[1]) * steps).astype(int)
@@ -401,14 +425,15 @@ def _digit_shapes(rng, classes=10, size=28):
 def _digits(seed, count):
     """An MNIST-shaped stand-in: uint8 images (count, 1, 28, 28) of ten classes, each its class's
     drawing shifted by up to 2 pixels, dimmed and noisy; labels 0-9. Made here, never downloaded."""
-    rng = default_rng(seed)
-    shapes = _digit_shapes(default_rng(20260521))  # the same ten drawings in every set
-    labels = rng.integers(0, 10, count)
-    shifts = rng.integers(-2, 3, (count, 2))
+    shapes = _digit_shapes(20260521)  # the same ten drawings in every set
+    streams = 4 * seed  # four streams of numbers per set: labels, shifts, dimming, noise
+    labels = (_uniform(streams, count) * 10).astype(int)
+    shifts = (_uniform(streams + 1, 2 * count) * 5).astype(int).reshape(count, 2) - 2
     rows = (np.arange(28)[None, :] - shifts[:, :1]) % 28
     cols = (np.arange(28)[None, :] - shifts[:, 1:]) % 28
     moved = shapes[labels[:, None, None], rows[:, :, None], cols[:, None, :]]
-    images = moved * rng.uniform(0.6, 1.0, (count, 1, 1)) + rng.normal(0, 40, (count, 28, 28))
+    dimmed = moved * (0.6 + 0.4 * _uniform(streams + 2, count).reshape(count, 1, 1))
+    images = dimmed + 40 * _normal(streams + 3, (count, 28, 28))
     return np.clip(images, 0, 255).astype(np.uint8)[:, None], labels
 
 

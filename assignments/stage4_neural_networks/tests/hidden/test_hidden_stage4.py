@@ -426,7 +426,9 @@ def test_spiral_classification_fits(student, reference):
       "DataLoader")
 def test_digits_stand_in_fits(student, reference):
     """Step 51 on an MNIST-shaped stand-in: Dataset, DataLoader, MLP with relu and SGD reach a test accuracy"""
-    args = {"seed": 2401, "train_size": 500, "test_size": 200, "hidden": 32, "lr": 0.5, "batch_size": 50,
+    # On this set the reference and every correct variant reach 0.965-0.98; relu after the last layer
+    # 0.75, cross entropy summed instead of averaged 0.075, grads never cleared 0.415.
+    args = {"seed": 2404, "train_size": 500, "test_size": 200, "hidden": 32, "lr": 0.5, "batch_size": 50,
             "epochs": 6}
     got = student.probe("train_digits", **args)
     check_true(bool(np.all(np.isfinite(got["losses"]))) and got["tested"] == 200 and got["accuracy"] >= 0.9,
