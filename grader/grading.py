@@ -52,8 +52,7 @@ def contained(load: Callable[[], Submission], label: str) -> Loaded:
 
 def assignment_for(path: Path, repo_root: Path | None = None) -> Assignment:
     """The kit's only assignment, or the one ``path`` is plainly for: named like its template (or its
-    package; among several assignments of one package, the one whose modules the package alone holds
-    every file of), else defining more of the names only its reference defines than of any other's.
+    package), else defining more of the names only its reference defines than of any other's.
 
     A package is for each stage whose package it has the shape of (the book's stages 2-5 all use
     ``dezero``): of those, the one whose modules it holds all of, and the most of them (a stage-2
@@ -71,9 +70,6 @@ def assignment_for(path: Path, repo_root: Path | None = None) -> Assignment:
     named = _most_complete((a, loaded[a.id]) for a in assignments if _named_for(_submission_or_none(loaded[a.id]), a))
     if len(named) == 1:
         return named[0]
-    complete = [a for a in named if _holds_every_module(_submission_or_none(loaded[a.id]))]
-    if len(complete) == 1:  # stage 2's dezero/core_simple.py, not the later stages' dezero/functions.py...
-        return complete[0]
     own = _distinctive_names(assignments)
     coverage = {a.id: len(own[a.id] & _defined_names(_submission_or_none(loaded[a.id]))) / max(1, len(own[a.id]))
                 for a in assignments}
@@ -114,19 +110,6 @@ def _named_for(submission: Submission | None, assignment: Assignment) -> bool:
     stem = Path(submission.chosen).stem
     return submission.package is not None or stem == assignment.template_name \
         or stem.endswith("_" + assignment.template_name)
-
-
-def _holds_every_module(submission: Submission | None) -> bool:
-    """Whether a package submission has a file for each module its assignment's [load] modules name."""
-    if submission is None or submission.package is None:
-        return False
-    files = set(submission.package["files"])
-    name = submission.package["name"]
-    for module in submission.package["modules"]:
-        path = module.replace(".", "/")
-        if module != name and f"{path}.py" not in files and f"{path}/__init__.py" not in files:
-            return False
-    return True
 
 
 _TOP_LEVEL = re.compile(r"^(?:def|class)\s+(\w+)", re.M)
