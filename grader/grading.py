@@ -91,13 +91,16 @@ def _most_complete(named: Iterable[tuple[Assignment, Submission]]) -> list[Assig
     packages = [(a, s) for a, s in named if s.package is not None]
     if len(packages) < 2:
         return [a for a, _ in named]
-    complete = [(len(s.package["modules"]), a) for a, s in packages
-                if all(PackageShape(s.package["name"], (m,)).module_file(m) in s.package["files"]
-                       for m in s.package["modules"])]
+    complete = [(len(s.package["modules"]), a) for a, s in packages if _holds_every_module(s.package)]
     if not complete:
         return [a for a, _ in named]
     most = max(count for count, _ in complete)
     return [a for count, a in complete if count == most]
+
+
+def _holds_every_module(package: dict) -> bool:
+    shape = PackageShape(package["name"], tuple(package["modules"]))
+    return all(shape.module_file(module) in package["files"] for module in shape.modules)
 
 
 def _submission_or_none(loaded: Loaded) -> Submission | None:

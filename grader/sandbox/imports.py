@@ -20,6 +20,8 @@ import sysconfig
 import warnings
 from typing import Callable
 
+from grader.sandbox.watch import POLICY_EVENT
+
 ALWAYS = ("numpy",)
 # The kit's own modules are not the policy's business: the worker's run-time watch reports imports of them.
 _KIT = ("grader", "grader_probes")
@@ -121,7 +123,7 @@ def install(policy: Policy | None, own: tuple, config_folder: str) -> None:
     if policy is not None:
         finder = AllowedImports(policy, own, config_folder)
         sys.meta_path.insert(0, finder)
-        sys.audit("grader.import_policy", finder)  # the run-time watch's reference (grader.sandbox.watch)
+        sys.audit(POLICY_EVENT, finder)  # the run-time watch's reference to the finder
 
 
 def _prepare_matplotlib(font_cache: tuple | None, config_folder: str) -> None:
