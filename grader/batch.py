@@ -21,10 +21,13 @@ from pathlib import Path
 
 import grader
 from grader.assignment import Assignment
+from grader.errors import GraderError
 from grader.grading import Loaded, answer_book, contained, grade_loaded, open_session
 from grader.lms.discover import discover_all
 from grader.lms.layouts import Entry, read_tree
 from grader.results import write_json_atomic
+from grader.runner import Session
+from grader.sandbox.client import missing_essential_layers
 from grader.sandbox.layers import die_with_parent
 from grader.submission import select
 
@@ -90,17 +93,24 @@ def processes_for(cores: int, submissions: int) -> tuple[int, bool]:
 
 
 def run_batch(plan: BatchPlan, assignment: Assignment, outdir: Path, *, jobs: int, hide: list[str],
-              insecure: bool = False, on_done=None, lang: str | None = None) -> None:
+              insecure: bool = False, on_done=None, lang: str | None = None, on_start=None) -> None:
     """Grade ``plan.todo`` on ``jobs`` cores, writing each result as soon as it exists.
 
-    ``on_done(n)`` reports progress.
+    ``on_start(missing)`` is called once a grading session is up, before anything is graded, with the
+    essential sandbox layers its workers lack (``--insecure`` only: a secure session that lacks one
+    raises GraderError instead). The session's own check is the only one: a throwaway zygote to check
+    first cost every batch about a quarter of a second. ``on_done(n)`` reports progress.
     """
     processes, ahead = processes_for(jobs, len(plan.todo))
     chunks = _chunks(plan.todo, processes)
-    book = answer_book(assignment) if chunks else None  # once, here: every grading process gets this one
+    if not chunks:
+        return
+    book = answer_book(assignment)  # once, here: every grading process gets this one
     if processes <= 1 or len(chunks) <= 1:
         session = open_session(assignment, hide, insecure=insecure, lang=lang, compute_ahead=ahead, book=book)
         try:
+            if on_start:
+                on_start(missing_essential_layers(session.layers))
             for chunk in chunks:
                 _store(chunk, grade_loaded(assignment, [(e.student, s) for e, s, _ in chunk], session,
                                            insecure=insecure), plan.layout, outdir, on_done)
@@ -113,6 +123,9 @@ def run_batch(plan: BatchPlan, assignment: Assignment, outdir: Path, *, jobs: in
         slots.put(slot)
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_init_worker,
                              initargs=(assignment, hide, insecure, slots, lang, os.getpid(), book)) as pool:
+        missing = pool.submit(_missing_layers).result()  # GraderError, as one line, if a session could not start
+        if on_start:
+            on_start(missing)
         futures = {pool.submit(_grade_chunk, [(e.student, s) for e, s, _ in chunk]): chunk for chunk in chunks}
         for future in as_completed(futures):
             _store(futures[future], future.result(), plan.layout, outdir, on_done)
@@ -139,24 +152,39 @@ def _store(chunk: list, results: list[dict], layout: str, outdir: Path, on_done)
 
 _SESSION = None
 _SETTINGS: tuple = ()
+_SESSION_ERROR: GraderError | None = None  # why this process's session did not start (said by its first task)
 
 
 def _init_worker(assignment: Assignment, hide: list[str], insecure: bool, slots, lang: str | None,
                  parent: int, book) -> None:
-    global _SESSION, _SETTINGS
+    global _SESSION, _SETTINGS, _SESSION_ERROR
     # A pool process outlives a SIGKILLed batch (it waits on a queue whose pipe it holds itself),
     # and so would its zygote and workers: die with the batch process, before starting a sandbox.
     die_with_parent(parent)
     _SETTINGS = (assignment, insecure)
-    _SESSION = open_session(assignment, hide, insecure=insecure, slot=slots.get(), lang=lang, book=book)
+    try:
+        _SESSION = open_session(assignment, hide, insecure=insecure, slot=slots.get(), lang=lang, book=book)
+    except GraderError as error:  # raised from an initializer it would break the pool, with a traceback
+        _SESSION_ERROR = GraderError(str(error))
+        return
     import atexit
 
     atexit.register(_SESSION.close)
 
 
+def _session() -> Session:
+    if _SESSION is None:
+        raise _SESSION_ERROR or GraderError("the grading process has no session")
+    return _SESSION
+
+
+def _missing_layers() -> list[str]:
+    return missing_essential_layers(_session().layers)
+
+
 def _grade_chunk(submissions: list[tuple[str, Loaded]]) -> list[dict]:
     assignment, insecure = _SETTINGS
-    return grade_loaded(assignment, submissions, _SESSION, insecure=insecure)
+    return grade_loaded(assignment, submissions, _session(), insecure=insecure)
 
 
 def default_jobs() -> int:

@@ -335,30 +335,27 @@ def _batch(args: argparse.Namespace) -> int:
         raise GraderError(f"{args.outdir}: cannot create the output folder ({exc.strerror}); choose another -o") from None
     plan = plan_batch(args.input, assignment, args.outdir, args.force, moodle_teams=args.moodle_teams or None)
     _check_unattributed(plan, args.outdir, args.allow_unmatched)
-    if plan.todo:
-        # Checked here, once, rather than only in each grading process, where a failure breaks the
-        # process pool with a traceback instead of one line.
-        from grader.runner import missing_layers_here
-
-        missing = missing_layers_here(assignment)
-        if missing and not args.insecure:
-            raise GraderError(f"sandbox layers {', '.join(missing)} are not available on this machine; "
-                              "grade as root on Linux, or pass --insecure to grade anyway (results marked)")
-        _say_missing_layers(missing)
     jobs = max(1, args.jobs or default_jobs())
-    where = f" on {jobs} core(s), {processes_for(jobs, len(plan.todo))[0]} grading process(es)" if plan.todo else ""
-    print(f"{len(plan.entries)} submissions ({plan.layout} layout): {plan.skipped} already graded, "
-          f"{len(plan.todo)} to grade{where}")
-    for entry in plan.entries:
-        for warning in entry.warnings:
-            print(f"warning: {safe(warning)}", file=sys.stderr)
     hide = [str(args.input.resolve() if args.input.is_dir() else args.input.resolve().parent), str(args.outdir.resolve())]
     progress, tick = progress_printer(len(plan.todo))
-    if progress:
-        progress.start()
+
+    def started(missing: list[str]) -> None:
+        """Once the first grading session is up: the layers it lacks first (``--insecure``), then the plan."""
+        _say_missing_layers(missing)
+        where = f" on {jobs} core(s), {processes_for(jobs, len(plan.todo))[0]} grading process(es)" if plan.todo else ""
+        print(f"{len(plan.entries)} submissions ({plan.layout} layout): {plan.skipped} already graded, "
+              f"{len(plan.todo)} to grade{where}", flush=True)
+        for entry in plan.entries:
+            for warning in entry.warnings:
+                print(f"warning: {safe(warning)}", file=sys.stderr)
+        if progress:
+            progress.start()
+
+    if not plan.todo:
+        started([])
     try:
         run_batch(plan, assignment, args.outdir, jobs=jobs, hide=hide, insecure=args.insecure, on_done=tick,
-                  lang=args.lang)
+                  lang=args.lang, on_start=started)
     finally:
         if progress:
             progress.stop()

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import json
 import re
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from grader.errors import SubmissionError
+
+if TYPE_CHECKING:  # imported where a notebook is read: it brings jsonschema (0.1 s), which a grading process never needs
+    import nbformat
 
 # Cell magics whose body is still Python; any other %%magic cell (bash, html, ...) is dropped.
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
@@ -19,6 +21,7 @@ _BRACKETS = re.compile(r'[\[\]{}]|"(?:[^"\\]|\\.)*"')
 
 def read_notebook(text: str, label: str) -> nbformat.NotebookNode:
     """Parse and validate a v4 notebook, or raise a one-line SubmissionError naming ``label``."""
+    import nbformat
     if _nesting_exceeds(text, MAX_NESTING):
         raise SubmissionError("notebook_too_deep", file=label, depth=MAX_NESTING)
     try:

@@ -10,8 +10,6 @@ import ast
 import tomllib
 from pathlib import Path
 
-import nbformat
-
 from grader.assignment import Assignment
 from grader.errors import GraderError
 
@@ -78,6 +76,7 @@ def template_files(assignment: Assignment) -> dict[Path, str]:
 
 
 def _notebook(source: str, assignment: Assignment) -> str:
+    import nbformat  # here: nbformat brings jsonschema (0.1 s), and a batch reaches this module only to list kit files
     notes_path = assignment.root / "notebook.toml"
     notes = tomllib.loads(notes_path.read_text(encoding="utf-8")) if notes_path.exists() else {}
     texts = notes.get("cells", {})

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from grader.errors import GraderError
-from grader.lms.canvas import canvas_entries
+from grader.lms.canvas_download import canvas_entries
 from grader.lms.gradescope import gradescope_entries
 from grader.lms.layouts import Entry, plain_entries
 from grader.lms.moodle import is_moodle_folder, moodle_entries

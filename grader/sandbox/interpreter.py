@@ -130,7 +130,8 @@ def _compiles(executable: str, source: str) -> bool:
         except (SyntaxError, ValueError):
             return False
     try:
-        done = subprocess.run([executable, "-s", "-c", "import sys; compile(sys.stdin.buffer.read(), 's', 'exec')"],
+        # -I -S: compiling needs no site packages, and starting without them takes a third less time
+        done = subprocess.run([executable, "-I", "-S", "-c", "import sys; compile(sys.stdin.buffer.read(), 's', 'exec')"],
                               input=source.encode("utf-8", "replace"), capture_output=True, timeout=60,
                               env=_plain_environment())
     except (OSError, subprocess.TimeoutExpired):
