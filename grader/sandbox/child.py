@@ -4,11 +4,12 @@ It receives the student's source as data, executes it as the module ``submission
 answers probe requests. Everything it sends back is plain data (see ``grader.wire``).
 
 ``serve`` runs the functions below as private copies made before the first student line (see
-``grader.binding.private_copies``): a function here that assigned a module global would write the
-copy's namespace, not this module's, so they keep no module-level state. The settings here
-(``WORKDIR``, ``IMPORTS``) are set by the zygote or the portable runner before ``serve`` and read
-from the copies' snapshot, taken before any student line: a student who reaches this module and
-changes ``IMPORTS`` changes nothing the worker does (the import policy is installed from the snapshot).
+``grader.binding.private_copies``; the zygote makes them once, ``prepare``): a function here that
+assigned a module global would write the copy's namespace, not this module's, so they keep no
+module-level state. The settings here (``WORKDIR``, ``IMPORTS``) are set by the zygote or the portable
+runner and read from the copies' snapshot (``serve`` hands a worker's own ``WORKDIR`` to it before any
+student line): a student who reaches this module and changes ``IMPORTS`` changes nothing the worker
+does (the import policy is installed from the snapshot).
 The package loader's finder and loader are classes, whose methods would read this module's live
 globals: they are handed the copies' functions instead.
 """
@@ -33,7 +34,22 @@ SUBMISSION_FILE = "submission.py"
 IMPORTS: imports.Policy | None = None  # the session's import policy, set by the zygote before any fork
 
 
-def serve(sock, probes: ProbeFile, layers: dict[str, str]) -> None:
+def prepare() -> dict[str, Any]:
+    """The private copies ``serve`` runs (see there), over this module's settings as they are now.
+
+    The zygote makes them once, before any worker exists, so each worker inherits them as made, with
+    no student line run since (making them in every worker cost about 1 ms of its life). The one
+    setting a worker may change afterwards, ``WORKDIR``, is handed to the copies by ``serve``.
+    """
+    # The loaders run after student lines too (the next cell, the package's module after its __init__).
+    own: dict[str, Any] = private_copies(sys.modules[__name__], ["_private_channel", "answer_requests",
+                                                                 "load_package", "load_submission", "_flush_output"])
+    own["install_watch"] = private_copies(watch, ["install"])["install"]
+    own["wire"] = private_copies(wire, ["frame", "parse_message"])
+    return own
+
+
+def serve(sock, probes: ProbeFile, layers: dict[str, str], prepared: dict[str, Any] | None = None) -> None:
     """Load the submission, report readiness, then answer probes until the socket closes.
 
     Student code runs in this process and could replace ``answer_probe``, ``grader.wire``'s
@@ -44,13 +60,14 @@ def serve(sock, probes: ProbeFile, layers: dict[str, str]) -> None:
     and a sign); and the run-time watch (``watch``) is installed, sending each sign it sees at once.
     Patching module-level names afterwards changes nothing that is sent. (Reaching into this frame
     or the raw fd is still possible; the watch and the text scan flag submissions that try.)
+
+    ``prepared``: what ``prepare`` made in the zygote; made here when not given (the portable runner).
     """
-    # The loaders run after student lines too (the next cell, the package's module after its __init__).
-    own = private_copies(sys.modules[__name__], ["_private_channel", "answer_requests", "load_package",
-                                                 "load_submission", "_flush_output"])
-    send, receive = own["_private_channel"](sock)
-    install_watch = private_copies(watch, ["install"])["install"]
-    del sock
+    own = prepared if prepared is not None else prepare()
+    own["load_submission"].__globals__["WORKDIR"] = WORKDIR  # this worker's, set after the copies were made
+    send, receive = own["_private_channel"](sock, own["wire"])
+    install_watch = own["install_watch"]
+    del sock, prepared
     request = receive()
     if not request or request.get("op") != "load":
         os._exit(0)
@@ -108,14 +125,13 @@ def _forget_kit_modules() -> None:
     sys.modules["__main__"] = types.ModuleType("__main__")
 
 
-def _private_channel(sock) -> tuple[Callable[[dict], None], Callable[[], dict | None]]:
+def _private_channel(sock, copies: dict) -> tuple[Callable[[dict], None], Callable[[], dict | None]]:
     """Send and receive closures over the socket's bound methods and private copies of the wire code.
 
     ``send`` is also the run-time watch's, from whichever thread raised an event: a lock keeps frames
     whole. A send re-entered on the same thread (a signal handler running during ``sendall``) is
     queued and written right after the one it interrupted.
     """
-    copies = private_copies(wire, ["frame", "parse_message"])
     frame, parse = copies["frame"], copies["parse_message"]
     sendall, recv = sock.sendall, sock.recv
     header, limit, error = wire._HEADER, wire.MAX_MESSAGE_BYTES, wire.WireError

@@ -56,6 +56,7 @@ def main() -> None:
     seccomp_program = bytes.fromhex(settings["seccomp"])  # compiled by the grader: this Python needs no library
     child.IMPORTS = imports.Policy(settings["imports"]["allowed"], settings["imports"]["font_cache"],
                                    trusted=(os.path.dirname(settings["probes"]),))
+    prepared = child.prepare()  # after IMPORTS: the copies hold the settings as they are now
     # Everything imported so far is shared with every worker: keep the cyclic GC away from it, or
     # each worker's first collection walks (and copy-on-write faults) the whole inherited heap.
     gc.collect()
@@ -77,7 +78,7 @@ def main() -> None:
         pid = os.fork()
         if pid == 0:
             control.close()
-            _monitor(zygote, fds[0], fds[1], request, settings, probes, seccomp_program)
+            _monitor(zygote, fds[0], fds[1], request, settings, probes, prepared, seccomp_program)
         for fd in fds:
             os.close(fd)
         control.send(json.dumps({"pid": pid}).encode())
@@ -91,7 +92,7 @@ def _load_probes(path: str) -> ProbeFile:
 
 
 def _monitor(zygote: int, sock_fd: int, out_fd: int, request: dict, settings: dict, probes: ProbeFile,
-             seccomp_program: bytes) -> None:
+             prepared: dict, seccomp_program: bytes) -> None:
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         layers.die_with_parent(zygote)
@@ -111,7 +112,7 @@ def _monitor(zygote: int, sock_fd: int, out_fd: int, request: dict, settings: di
             os.close(alive_write)
             if workdir is not None:
                 child.WORKDIR = workdir
-            _worker(sock_fd, out_fd, alive_read, request, settings, probes, seccomp_program, active)
+            _worker(sock_fd, out_fd, alive_read, request, settings, probes, prepared, seccomp_program, active)
         os.close(alive_read)
         os.close(out_fd)
         _, status = os.waitpid(worker, 0)
@@ -174,7 +175,7 @@ def _describe_status(status: int) -> dict:
 
 
 def _worker(sock_fd: int, out_fd: int, alive_fd: int, request: dict, settings: dict, probes: ProbeFile,
-            seccomp_program: bytes, active: dict[str, str]) -> None:
+            prepared: dict, seccomp_program: bytes, active: dict[str, str]) -> None:
     try:
         layers.die_with_parent()  # the pid namespace hides our parent: the pipe closes the race
         if select.select([alive_fd], [], [], 0)[0]:
@@ -184,7 +185,7 @@ def _worker(sock_fd: int, out_fd: int, alive_fd: int, request: dict, settings: d
     except BaseException:  # noqa: BLE001 - a worker that cannot be sandboxed must not run
         os._exit(71)
     try:
-        child.serve(sock, probes, active)
+        child.serve(sock, probes, active, prepared)
     except BaseException as exc:  # noqa: BLE001 - the grader sees this as an early exit
         print(f"[grader worker stopped: {type(exc).__name__}]", file=sys.stderr, flush=True)
         os._exit(72)
