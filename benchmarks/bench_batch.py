@@ -167,9 +167,7 @@ def worker_rss_mb() -> float:
         worker = Worker(zygote, 0, Limits())
         worker.start([source], False, 10)
         worker.call("deep_chain", {"x": np.ones(4), "length": 5000}, 10)
-        monitor = worker._spawned.pid()
-        child = Path(f"/proc/{monitor}/task/{monitor}/children").read_text().split()[0]
-        status = Path(f"/proc/{child}/status").read_text()
+        status = Path(f"/proc/{worker._spawned.pid()}/status").read_text()
         worker.close()
     return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024
 

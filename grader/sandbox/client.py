@@ -78,7 +78,7 @@ class WorkerFailure(Exception):
 
 
 class Spawned:
-    """A spawn request's answer: the monitor's pid, once the zygote has forked it."""
+    """A spawn request's answer: the worker's pid, once the zygote has forked it."""
 
     def __init__(self, zygote: "Zygote") -> None:
         self._zygote = zygote
@@ -344,14 +344,12 @@ class Worker:
     def close(self) -> None:
         """Kill the worker's whole tree and release our ends; safe to call twice."""
         if self._spawned is not None:
-            monitor = self._spawned.pid()
+            worker = self._spawned.pid()
             self._spawned = None
-            if monitor is not None:
-                # The worker (pid 1 of its namespace) directly, then the monitor's group; the worker's
-                # death takes down everything else in its namespace.
-                targets = [lambda pid=pid: os.kill(pid, signal.SIGKILL) for pid in _children(monitor)]
-                targets += [lambda: os.killpg(monitor, signal.SIGKILL), lambda: os.kill(monitor, signal.SIGKILL)]
-                for kill in targets:
+            if worker is not None and self._exit is None:  # after its exit report, the zygote has reaped it
+                # The worker (pid 1 of its namespace, whose death takes down everything else in it),
+                # then its process group (the same, where there is no pid namespace).
+                for kill in (lambda: os.kill(worker, signal.SIGKILL), lambda: os.killpg(worker, signal.SIGKILL)):
                     try:
                         kill()
                     except (ProcessLookupError, PermissionError):
@@ -428,7 +426,7 @@ class Worker:
         """Keep what answers an outstanding request; count (and cap) everything else."""
         event, ident = message.get("event"), message.get("id")
         if event == "exit" and ident is None:
-            self._exit = _exit_status(message.get("status"))  # from the monitor, which holds no nonce
+            self._exit = _exit_status(message.get("status"))  # from the zygote, which holds no nonce
         elif message.pop("tag", None) != self._nonce:
             self.untagged += 1  # not from the worker's dispatcher: dropped, counted for the review flag
             self._count_unsolicited()
@@ -505,7 +503,7 @@ class Worker:
 
 
 def _exit_status(status) -> dict:
-    """The monitor's exit report, as plain ints; a worker can forge one, so nothing else survives."""
+    """The zygote's exit report, as plain ints; a worker can forge one, so nothing else survives."""
     if isinstance(status, dict):
         number, code = status.get("signal"), status.get("code")
         if type(number) is int and 0 < number < 128:
@@ -547,14 +545,6 @@ def _load_error(error) -> dict:
             "cell": cell if type(cell) is int and 0 < cell < 100_000 else None,
             # Which file of a package: a plain relative path of identifiers (the trusted side looks it up).
             "file": file if isinstance(file, str) and len(file) < 200 and _PACKAGE_FILE.fullmatch(file) else None}
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
-            return [int(child) for child in handle.read().split()]
-    except (OSError, ValueError):
-        return []
 
 
 def missing_essential_layers(active: dict) -> list[str]:

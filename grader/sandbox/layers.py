@@ -66,6 +66,20 @@ def unshare(flags: int) -> None:
     _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
 
 
+def own_pid_namespace() -> int | None:
+    """An fd of our own pid namespace, to return to after each ``unshare(CLONE_NEWPID)`` (which only
+    sets where our next child starts, once: a second unshare fails until we are back); None if absent."""
+    try:
+        return os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def enter_pid_namespace(fd: int) -> None:
+    """Our next child starts in the pid namespace ``fd`` (``setns``; ours, from ``own_pid_namespace``)."""
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(CLONE_NEWPID)), "setns")
+
+
 def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     encode = lambda text: text.encode() if text is not None else None  # noqa: E731
     _check(_libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags),
