@@ -154,7 +154,7 @@ def deep_chain(mod, x, length):
     """``length`` pass-through functions then a square of this file's own, and how the stack grew along the chain.
 
     Every 500th pass-through ``backward`` records the interpreter's stack depth (sampled: walking
-    the stack on each of 5,000 calls would cost milliseconds per submission): a loop calls them
+    the stack on each of thousands of calls would cost milliseconds per submission): a loop calls them
     all from the same depth, a recursive traversal one level deeper each time, whatever recursion
     limit the submission set.
     """

@@ -1,5 +1,5 @@
 # Buggy variant: the recursive backward with the recursion limit raised (a fix found on Q&A sites):
-# the chain of 5,000 now "works", but it is still recursion, which the test's title rules out.
+# the chain of 2,000 now "works", but it is still recursion, which the test's title rules out.
 # expect-fail: test_deep_chain_is_iterative
 # expect-fail: test_public_long_chain
 # hint(en): Variable.backward seems to be recursive (raising the recursion limit does not fix it): use a loop (step 8)
