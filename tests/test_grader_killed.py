@@ -2,7 +2,7 @@
 
 Each test starts the real CLI, waits for a phase (loading, probing, between submissions, a batch
 with two grading processes), SIGKILLs the process that was started, and asserts that within about
-two seconds nothing it started (zygote, monitors, workers, pool processes) and no process running
+two seconds nothing it started (zygote, workers, pool processes) and no process running
 as a sandbox slot uid is left.
 """
 import os
@@ -84,7 +84,7 @@ def marked(marker: str) -> dict[int, int]:
     """Live processes whose command line holds ``marker``.
 
     The zygote's arguments name the folders it hides, the submission's among them, and its
-    monitors and workers are forks of it: a folder unique to the test marks them all, even one
+    workers are forks of it: a folder unique to the test marks them all, even one
     forked after the snapshot. Other developers' sandboxes on the machine are not counted.
     """
     return {pid: started for pid, (_, state, started) in _processes().items()

@@ -98,7 +98,7 @@ def _lineage(pid: str) -> list[int]:
 
 def _zygote_of(chain: list[int]) -> int | None:
     """The zygote a process descends from, if any: the outermost ancestor with the zygote's command line
-    (monitors and workers are forked from it, so they carry the same one)."""
+    (workers are forked from it, so they carry the same one)."""
     found = None
     for pid in chain:
         try:

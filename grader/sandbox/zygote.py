@@ -191,8 +191,8 @@ def _shared_tmp_root(zygote: int) -> str:
 
 
 def _sweep_shared_tmp() -> None:
-    """Remove the work folders of monitors that are gone (the grader kills a monitor's whole group,
-    so it never cleans up after itself); the zygote removes the rest when it exits."""
+    """Remove the work folders of workers that are gone: a worker's is removed when it is reaped
+    (``_Workers.reap``), this catches any that was not; the zygote removes the rest when it exits."""
     root = _shared_tmp_root(os.getpid())
     try:
         names = os.listdir(root)
