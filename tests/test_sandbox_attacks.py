@@ -40,3 +40,16 @@ def test_replies_forged_on_the_raw_socket_are_dropped_and_flagged(strict):
     assert forged["score"] == 0, "forged replies were taken for the dispatcher's"
     assert any("did not produce" in reason for reason in forged["extra_data"]["review"]), forged["extra_data"]
     assert sandbox_processes(grading.zygote._process.pid) == []
+
+
+def test_a_forged_exit_report_leaves_no_worker_behind(grade_hostile, strict):
+    # Believing a worker's own "exit" frame (it holds the socket the report comes on) left it asleep,
+    # alive for the whole session; grade_hostile checks that no process of the sandbox is left.
+    result = grade_hostile("forge_exit_and_linger.py")
+    assert result["score"] == 0
+    from conftest import EXAMPLES
+    from grader.grading import grade_files
+
+    fast, grading = strict
+    [after] = grade_files(fast, [EXAMPLES / "correct.py"], session=grading)
+    assert full(after)

@@ -346,9 +346,10 @@ class Worker:
         if self._spawned is not None:
             worker = self._spawned.pid()
             self._spawned = None
-            if worker is not None and self._exit is None:  # after its exit report, the zygote has reaped it
+            if worker is not None:
                 # The worker (pid 1 of its namespace, whose death takes down everything else in it),
-                # then its process group (the same, where there is no pid namespace).
+                # then its process group (the same, where there is no pid namespace). Always, even after
+                # an exit report: the worker holds its socket and can forge one, then linger.
                 for kill in (lambda: os.kill(worker, signal.SIGKILL), lambda: os.killpg(worker, signal.SIGKILL)):
                     try:
                         kill()

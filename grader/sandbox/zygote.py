@@ -74,10 +74,12 @@ def main() -> None:
             break
         if not data:
             break
-        request = json.loads(data)
+        request = _request(data)
         if request.get("op") != "spawn" or len(fds) != 2:
             for fd in fds:
                 os.close(fd)
+            if request.get("op") == "spawn":  # its fds did not arrive (our fd table was full): say so, or it waits
+                control.send(json.dumps({"pid": None}).encode())
             continue
         zygote = os.getpid()
         _sweep_shared_tmp()
@@ -96,6 +98,14 @@ def main() -> None:
         control.send(json.dumps({"pid": pid}).encode())
     shutil.rmtree(_shared_tmp_root(os.getpid()), ignore_errors=True)
     os._exit(0)
+
+
+def _request(data: bytes) -> dict:
+    try:
+        request = json.loads(data)
+    except ValueError:
+        return {}
+    return request if isinstance(request, dict) else {}
 
 
 def _load_probes(path: str) -> ProbeFile:
