@@ -54,7 +54,11 @@ class GradingPlugin:
         # answer: the ones grader.hints matches against the known bugs' after the session.
         self.keep_answers = keep_answers
         plan = plan or ProbePlan()
-        self.handles = [StudentHandle(s, zygote, slot, assignment, plan, reference) for s in submissions]
+        # Consecutive students get two uids of the slot in turn: the next one's worker starts while this
+        # one's is still answering (compute-ahead), and where there are no namespaces (a container) both
+        # would share /tmp, so under one uid this one could read the next one's file or kill its worker.
+        self.handles = [StudentHandle(s, zygote, 2 * slot + index % 2, assignment, plan, reference)
+                        for index, s in enumerate(submissions)]
         for current, following in zip(self.handles, self.handles[1:]):
             current.next = following
         self.reference_handle = reference

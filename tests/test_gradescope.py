@@ -188,3 +188,50 @@ exit 0
     calls = log.read_text().splitlines()
     assert f"{used} -m venv {tmp_path / 'ag' / 'venv'}" in calls
     assert any(line.startswith("python -m pip install") for line in calls)
+
+
+SNOOP_PREVIOUS = '''
+import os
+
+# Where there are no namespaces, every worker's folder is under the machine's /tmp, named by its pid below
+# the zygote's (not listable, but enterable). This worker was launched ahead (compute-ahead) while the
+# previous student's still answers: look for that student's file as this one loads.
+for _pid in range(os.getpid() - 1, os.getpid() - 200, -1):
+    try:
+        with open(f"/tmp/grader-work-{os.getppid()}/{_pid}/submission.py") as _handle:
+            _text = _handle.read()
+    except OSError:
+        continue
+    if "VICTIM-7f3a" in _text:
+        with open("LOOT/loot.txt", "w") as _out:
+            _out.write(_text)
+'''
+
+
+@pytest.mark.hostile
+def test_without_namespaces_a_student_cannot_read_another_students_file(tmp_path):
+    """Students in one session of a container (no namespaces, no Landlock): the next one's worker starts
+    while this one's still answers; they run under different uids, so each one's 0700 folder is closed."""
+    import tempfile
+
+    loot = Path(tempfile.mkdtemp(prefix="grader-loot-", dir="/tmp"))
+    loot.chmod(0o1777)  # writable by any worker uid: what the snooper found would land here
+    try:
+        folder = tmp_path / "class"
+        folder.mkdir()
+        correct = (EXAMPLES / "correct.py").read_text()
+        # Nine students, graded three to a pytest session: the first session teaches the grading process
+        # its probe plan, after which each next worker in a session is launched ahead, while the one before
+        # it is still being tested. The sixth student snoops on the fifth.
+        for number in range(1, 10):
+            extra = {5: "\n# VICTIM-7f3a\n", 6: SNOOP_PREVIOUS.replace("LOOT", str(loot))}.get(number, "")
+            (folder / f"s{number}.py").write_text(correct + extra)
+        done = subprocess.run([sys.executable, str(PROFILE), sys.executable, "-m", "grader.cli", "batch", str(folder),
+                               "-a", "stage1_autodiff", "-o", str(tmp_path / "out"), "-j", "2"], cwd=ROOT,
+                              env=dict(os.environ, NO_LANDLOCK="1"), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        scores = {p.stem: json.loads(p.read_text())["score"] for p in (tmp_path / "out" / "results").glob("*.json")}
+        assert scores == {f"s{number}": 65 for number in range(1, 10)}
+        assert not (loot / "loot.txt").exists(), "a student's worker read the previous student's file"
+    finally:
+        shutil.rmtree(loot, ignore_errors=True)

@@ -34,7 +34,7 @@ ESSENTIAL_LAYERS = ("process", "rlimits", "secrets", "network")
 # the kernel counts per uid, starves nobody else. Ranges are claimed with flock on a lock file per
 # range; the kernel drops the lock when the claiming process dies, however it dies.
 UID_FIRST = 64000
-UID_RANGE_SIZE = 256      # slots per session: far above the cores of any grading machine
+UID_RANGE_SIZE = 256      # uids per session: two per grading slot (students alternate), far above any machine's cores
 UID_RANGES = 128          # 64000-96767: below the 100000+ of rootless container sub-uid maps
 # getattr: Windows has no SIGXCPU, and this module must import there (grader.portable uses its types).
 _SIGNAL_KEYS = {getattr(signal, name, None): key for name, key in (
@@ -144,7 +144,8 @@ class Zygote:
 
     @property
     def uid_base(self) -> int:
-        """The first uid of this zygote's range: slot k's workers run as ``uid_base + k``."""
+        """The first uid of this zygote's range: a worker of slot k runs as ``uid_base + k`` (the grading
+        plugin gives grading slot n's students slots 2n and 2n + 1 in turn)."""
         return self._uid_base
 
     def close(self) -> None:
