@@ -49,7 +49,7 @@ class PathMask:
 
 @functools.lru_cache(maxsize=16)
 def _compiled(kit: tuple[str, ...], python: tuple[str, ...]) -> tuple[re.Pattern, list]:
-    worker = [r"/tmp/work", r"/tmp/grader-work-\d+/\d+",
+    worker = [r"/tmp/work", r"/tmp/grader-work-\w+/\d+",
               re.escape(tempfile.gettempdir()) + _SEPARATOR + r"grader-check-[^\\/\s]+"]
     prefixes = [(_strip(p), KIT) for p in kit] + [(_strip(p), PYTHON) for p in python]
     # Longest first: the kit's package may sit inside the interpreter's site-packages.

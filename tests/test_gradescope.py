@@ -193,12 +193,12 @@ exit 0
 SNOOP_PREVIOUS = '''
 import os
 
-# Where there are no namespaces, every worker's folder is under the machine's /tmp, named by its pid below
-# the zygote's (not listable, but enterable). This worker was launched ahead (compute-ahead) while the
-# previous student's still answers: look for that student's file as this one loads.
+# Where there are no namespaces, every worker's folder is under the machine's /tmp, named by its pid in
+# the zygote's folder (ours is the cwd's parent: not listable, but enterable). This worker was launched
+# ahead (compute-ahead) while the previous student's still answers: look for that student's file.
 for _pid in range(os.getpid() - 1, os.getpid() - 200, -1):
     try:
-        with open(f"/tmp/grader-work-{os.getppid()}/{_pid}/submission.py") as _handle:
+        with open(f"{os.path.dirname(os.getcwd())}/{_pid}/submission.py") as _handle:
             _text = _handle.read()
     except OSError:
         continue

@@ -53,3 +53,52 @@ def test_a_forged_exit_report_leaves_no_worker_behind(grade_hostile, strict):
     fast, grading = strict
     [after] = grade_files(fast, [EXAMPLES / "correct.py"], session=grading)
     assert full(after)
+
+
+def test_a_reaped_workers_pid_taken_by_another_process_is_not_killed():
+    # A worker can run the pid counter round with threads and exit: the next process the machine starts
+    # takes its pid before the grader closes it. Killing by that pid (and its group) killed that process.
+    import os
+    import subprocess
+
+    from grader.sandbox.client import Spawned, _kill_worker
+
+    worker = subprocess.Popen(["true"])
+    pidfd = os.pidfd_open(worker.pid)
+    worker.wait()  # exited and reaped, as the zygote reaps its workers
+    bystander = subprocess.Popen(["sleep", "30"], start_new_session=True)  # its own group, as a worker's
+    try:
+        spawned = Spawned(None)
+        spawned.value, spawned.pidfd = bystander.pid, pidfd  # the worker's pid, now the bystander's
+        _kill_worker(spawned)
+        with pytest.raises(subprocess.TimeoutExpired):  # still running: nothing killed it
+            bystander.wait(timeout=0.5)
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_the_zygotes_shared_work_folder_is_new_and_not_at_a_name_anyone_can_plant():
+    # Without namespaces, worker folders live in the machine's /tmp. The zygote took over
+    # /tmp/grader-work-<its pid> if it existed: a worker of an earlier session could plant it (a folder of
+    # its own, a file, a link) for a later zygote's likely pid.
+    import os
+    import shutil
+    import stat
+    from pathlib import Path
+
+    from grader.sandbox import zygote
+
+    planted = Path(f"/tmp/grader-work-{os.getpid()}")
+    planted.mkdir(mode=0o777, exist_ok=True)
+    made = []
+    try:
+        made = [zygote._make_shared_tmp_root() for _ in range(2)]
+        assert made[0] != made[1] and str(planted) not in made
+        for root in made:
+            status = os.lstat(root)
+            assert stat.S_ISDIR(status.st_mode) and stat.S_IMODE(status.st_mode) == 0o711
+            assert status.st_uid == os.getuid()
+    finally:
+        for root in [*made, planted]:
+            shutil.rmtree(root, ignore_errors=True)

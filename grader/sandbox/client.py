@@ -83,6 +83,7 @@ class Spawned:
     def __init__(self, zygote: "Zygote") -> None:
         self._zygote = zygote
         self.value: int | None = None
+        self.pidfd: int | None = None  # the zygote's pidfd of the worker, where the machine has pidfds
         self.failed = False
 
     def pid(self) -> int | None:
@@ -134,13 +135,17 @@ class Zygote:
 
     def _read_reply(self) -> None:
         """The zygote answers spawn requests in order: the oldest unanswered one gets this pid."""
+        fds: list[int] = []
         try:
-            reply = self._control.recv(4096)
+            reply, fds, _, _ = socket.recv_fds(self._control, 4096, 1)
             pid = int(json.loads(reply)["pid"]) if reply else None
         except (OSError, ValueError, KeyError, TypeError):
             pid = None
         spawned = self._unanswered.popleft()
         spawned.value, spawned.failed = pid, pid is None
+        spawned.pidfd = fds[0] if fds and pid is not None else None
+        for fd in fds if spawned.pidfd is None else fds[1:]:
+            os.close(fd)
 
     @property
     def uid_base(self) -> int:
@@ -345,17 +350,9 @@ class Worker:
     def close(self) -> None:
         """Kill the worker's whole tree and release our ends; safe to call twice."""
         if self._spawned is not None:
-            worker = self._spawned.pid()
-            self._spawned = None
-            if worker is not None:
-                # The worker (pid 1 of its namespace, whose death takes down everything else in it),
-                # then its process group (the same, where there is no pid namespace). Always, even after
-                # an exit report: the worker holds its socket and can forge one, then linger.
-                for kill in (lambda: os.kill(worker, signal.SIGKILL), lambda: os.killpg(worker, signal.SIGKILL)):
-                    try:
-                        kill()
-                    except (ProcessLookupError, PermissionError):
-                        pass
+            spawned, self._spawned = self._spawned, None
+            if spawned.pid() is not None:
+                _kill_worker(spawned)
         if self._sock is not None:
             self._drain_output()
             self._sock.close()
@@ -502,6 +499,32 @@ class Worker:
             self.output.extend(chunk[:room])
         self.output_total += len(chunk)
         self._flooded = self.output_total > self.limits.output_kill_bytes
+
+
+def _kill_worker(spawned: Spawned) -> None:
+    """SIGKILL the worker (pid 1 of its namespace, whose death takes down everything else in it), then
+    its process group (the same, where there is no pid namespace). Always, even after an exit report:
+    the worker holds its socket and can forge one, then linger. Through its pidfd where there is one,
+    and the group only if the worker was still ours then: by pid alone, a worker already reaped could
+    have its pid taken by another process, which would be killed instead."""
+    pid, pidfd = spawned.value, spawned.pidfd
+    if pidfd is not None:
+        spawned.pidfd = None
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            ours = True
+        except OSError:  # gone already: its pid and group number may be another's now
+            ours = False
+        finally:
+            os.close(pidfd)
+        targets = [lambda: os.killpg(pid, signal.SIGKILL)] if ours else []
+    else:
+        targets = [lambda: os.kill(pid, signal.SIGKILL), lambda: os.killpg(pid, signal.SIGKILL)]
+    for kill in targets:
+        try:
+            kill()
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _exit_status(status) -> dict:

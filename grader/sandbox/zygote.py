@@ -29,6 +29,7 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy loads, or a tight RLIMIT_AS can deadlock OpenBLAS
@@ -57,6 +58,8 @@ def main() -> None:
     child.IMPORTS = imports.Policy(settings["imports"]["allowed"], settings["imports"]["font_cache"],
                                    trusted=(os.path.dirname(settings["probes"]),))
     prepared = child.prepare()  # after IMPORTS: the copies hold the settings as they are now
+    global _SHARED_ROOT
+    _SHARED_ROOT = _make_shared_tmp_root()
     workers = _Workers()
     # Workers hold the read end: end of file there means this zygote is gone.
     alive_read, alive_write = os.pipe()
@@ -81,7 +84,6 @@ def main() -> None:
             if request.get("op") == "spawn":  # its fds did not arrive (our fd table was full): say so, or it waits
                 control.send(json.dumps({"pid": None}).encode())
             continue
-        zygote = os.getpid()
         _sweep_shared_tmp()
         in_pid_namespace = _next_child_in_new_pid_namespace(pid_namespace)
         pid = os.fork()
@@ -89,15 +91,32 @@ def main() -> None:
             workers.forget_in_child()
             control.close()
             os.close(alive_write)
-            _worker(zygote, fds[0], fds[1], alive_read, request, settings, probes, prepared, seccomp_program,
+            _worker(fds[0], fds[1], alive_read, request, settings, probes, prepared, seccomp_program,
                     in_pid_namespace)
         if in_pid_namespace:
             layers.enter_pid_namespace(pid_namespace)  # our next child starts in a namespace of its own again
         os.close(fds[1])
         workers.add(pid, fds[0])
-        control.send(json.dumps({"pid": pid}).encode())
-    shutil.rmtree(_shared_tmp_root(os.getpid()), ignore_errors=True)
+        _answer_spawn(control, pid)
+    shutil.rmtree(_shared_tmp_root(), ignore_errors=True)
     os._exit(0)
+
+
+def _answer_spawn(control: socket.socket, pid: int) -> None:
+    """The worker's pid, with a pidfd of it where this kernel and Python have them: the grader kills
+    through the pidfd, which never reaches another process, even once the worker is reaped and its pid
+    reused (a worker can run the pid counter round with threads, then exit, so the next process the
+    machine starts takes its pid). Opened before we can reap it: a dead worker stays ours until then."""
+    reply = json.dumps({"pid": pid}).encode()
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        control.send(reply)
+        return
+    try:
+        socket.send_fds(control, [reply], [pidfd])
+    finally:
+        os.close(pidfd)
 
 
 def _request(data: bytes) -> dict:
@@ -168,7 +187,7 @@ class _Workers:
             sock_fd = self._sockets.pop(pid, None)
             if sock_fd is None:
                 continue  # an orphan of a worker's (where there is no pid namespace), reparented to us
-            shutil.rmtree(os.path.join(_shared_tmp_root(os.getpid()), str(pid)), ignore_errors=True)
+            shutil.rmtree(os.path.join(_shared_tmp_root(), str(pid)), ignore_errors=True)
             self._outgoing[sock_fd] = wire.frame({"event": "exit", "status": _describe_status(status)})
             os.set_blocking(sock_fd, False)
             self._send(sock_fd)
@@ -195,15 +214,27 @@ class _Workers:
             os.close(fd)
 
 
-def _shared_tmp_root(zygote: int) -> str:
-    """A zygote's folder of worker folders in the machine's /tmp (no mount namespaces)."""
-    return f"/tmp/grader-work-{zygote}"
+_SHARED_ROOT = ""  # this zygote's folder of worker folders in the machine's /tmp (``_make_shared_tmp_root``)
+
+
+def _make_shared_tmp_root() -> str:
+    """This zygote's folder of worker folders in the machine's /tmp (used where there are no mount
+    namespaces), made before any worker exists. Its name is random and it is made new (not taken over
+    if it exists): a worker of an earlier session, sharing /tmp, could have made a folder, file or link
+    of a predictable name first. Only we can create entries in it (0711)."""
+    root = tempfile.mkdtemp(prefix="grader-work-", dir="/tmp")
+    os.chmod(root, 0o711)
+    return root
+
+
+def _shared_tmp_root() -> str:
+    return _SHARED_ROOT
 
 
 def _sweep_shared_tmp() -> None:
     """Remove the work folders of workers that are gone: a worker's is removed when it is reaped
     (``_Workers.reap``), this catches any that was not; the zygote removes the rest when it exits."""
-    root = _shared_tmp_root(os.getpid())
+    root = _shared_tmp_root()
     try:
         names = os.listdir(root)
     except OSError:
@@ -213,12 +244,10 @@ def _sweep_shared_tmp() -> None:
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
-def _shared_tmp_workdir(zygote: int, settings: dict, request: dict) -> str:
+def _shared_tmp_workdir(settings: dict, request: dict) -> str:
     """A work folder of this worker's own where /tmp is the machine's (no mount namespace, as in a
     Gradescope container): never another worker's leftovers, nor a folder another uid made first."""
-    root = _shared_tmp_root(zygote)
-    os.makedirs(root, mode=0o711, exist_ok=True)
-    workdir = os.path.join(root, str(_pid_seen_by_zygote()))
+    workdir = os.path.join(_shared_tmp_root(), str(_pid_seen_by_zygote()))
     shutil.rmtree(workdir, ignore_errors=True)
     os.mkdir(workdir, 0o700)
     if os.geteuid() == 0:
@@ -254,7 +283,7 @@ def _describe_status(status: int) -> dict:
     return {"code": os.waitstatus_to_exitcode(status)}
 
 
-def _worker(zygote: int, sock_fd: int, out_fd: int, alive_fd: int, request: dict, settings: dict,
+def _worker(sock_fd: int, out_fd: int, alive_fd: int, request: dict, settings: dict,
             probes: ProbeFile, prepared: dict, seccomp_program: bytes, in_pid_namespace: bool) -> None:
     active: dict[str, str] = {}
     try:
@@ -268,7 +297,7 @@ def _worker(zygote: int, sock_fd: int, out_fd: int, alive_fd: int, request: dict
             layers.unshare(layers.CLONE_NEWNS | layers.CLONE_NEWNET | layers.CLONE_NEWIPC | layers.CLONE_NEWUTS)
             active["namespaces"] = "mount, net, ipc, uts, pid"
         except OSError:
-            child.WORKDIR = _shared_tmp_workdir(zygote, settings, request)
+            child.WORKDIR = _shared_tmp_workdir(settings, request)
         sock_fd = _apply_layers(sock_fd, out_fd, alive_fd, request, settings, seccomp_program, active)
         sock = socket.socket(fileno=sock_fd)
     except BaseException:  # noqa: BLE001 - a worker that cannot be sandboxed must not run
