@@ -84,7 +84,6 @@ def main() -> None:
             if request.get("op") == "spawn":  # its fds did not arrive (our fd table was full): say so, or it waits
                 control.send(json.dumps({"pid": None}).encode())
             continue
-        _sweep_shared_tmp()
         in_pid_namespace = _next_child_in_new_pid_namespace(pid_namespace)
         pid = os.fork()
         if pid == 0:
@@ -98,7 +97,7 @@ def main() -> None:
         os.close(fds[1])
         workers.add(pid, fds[0])
         _answer_spawn(control, pid)
-    shutil.rmtree(_shared_tmp_root(), ignore_errors=True)
+    shutil.rmtree(_SHARED_ROOT, ignore_errors=True)
     os._exit(0)
 
 
@@ -187,7 +186,7 @@ class _Workers:
             sock_fd = self._sockets.pop(pid, None)
             if sock_fd is None:
                 continue  # an orphan of a worker's (where there is no pid namespace), reparented to us
-            shutil.rmtree(os.path.join(_shared_tmp_root(), str(pid)), ignore_errors=True)
+            shutil.rmtree(os.path.join(_SHARED_ROOT, str(pid)), ignore_errors=True)
             self._outgoing[sock_fd] = wire.frame({"event": "exit", "status": _describe_status(status)})
             os.set_blocking(sock_fd, False)
             self._send(sock_fd)
@@ -227,27 +226,10 @@ def _make_shared_tmp_root() -> str:
     return root
 
 
-def _shared_tmp_root() -> str:
-    return _SHARED_ROOT
-
-
-def _sweep_shared_tmp() -> None:
-    """Remove the work folders of workers that are gone: a worker's is removed when it is reaped
-    (``_Workers.reap``), this catches any that was not; the zygote removes the rest when it exits."""
-    root = _shared_tmp_root()
-    try:
-        names = os.listdir(root)
-    except OSError:
-        return
-    for name in names:
-        if name.isdigit() and not os.path.exists(f"/proc/{name}"):
-            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-
-
 def _shared_tmp_workdir(settings: dict, request: dict) -> str:
     """A work folder of this worker's own where /tmp is the machine's (no mount namespace, as in a
     Gradescope container): never another worker's leftovers, nor a folder another uid made first."""
-    workdir = os.path.join(_shared_tmp_root(), str(_pid_seen_by_zygote()))
+    workdir = os.path.join(_SHARED_ROOT, str(_pid_seen_by_zygote()))
     shutil.rmtree(workdir, ignore_errors=True)
     os.mkdir(workdir, 0o700)
     if os.geteuid() == 0:
